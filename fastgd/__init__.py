@@ -1,0 +1,5 @@
+"""fastgd: compiled mini-batch gradient descent behind drop-in scikit-learn estimators."""
+from fastgd._mlp import MLPClassifier, MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+__version__ = "0.1.0"

@@ -1,0 +1,253 @@
+"""The training engine: flat parameter buffers and the calls into the compiled kernels.
+
+Everything that reaches ``fastgd._kernels`` passes through here, after these checks:
+C-contiguous arrays of one working dtype, CSR index arrays as ``np.intp``, targets
+as a 2-D array of the working dtype, and workspaces sized for the block.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastgd import _kernels
+
+ACTIVATION_CODES = _kernels.ACTIVATION_CODES
+LOSS_CODES = _kernels.LOSS_CODES
+SOLVER_CODES = _kernels.SOLVER_CODES
+
+# Rows per block for prediction and full-batch gradients: enough for efficient GEMMs,
+# small enough that the workspace stays a few MB whatever n_samples is.
+_BLOCK_ELEMENTS = 1 << 20
+
+
+def layer_shapes(units):
+    """(fan_in, fan_out) of every weight layer of the network ``units``."""
+    return list(zip(units[:-1], units[1:]))
+
+
+def pack(coefs, intercepts, dtype):
+    """One flat buffer: every coefficient matrix, then every intercept vector."""
+    return np.concatenate([np.ravel(a) for a in list(coefs) + list(intercepts)]).astype(
+        dtype, copy=False
+    )
+
+
+def unpack(flat, units):
+    """Views into ``flat``: (coefs, intercepts) lists shaped like scikit-learn's."""
+    coefs, intercepts, pos = [], [], 0
+    for fan_in, fan_out in layer_shapes(units):
+        coefs.append(flat[pos : pos + fan_in * fan_out].reshape(fan_in, fan_out))
+        pos += fan_in * fan_out
+    for _, fan_out in layer_shapes(units):
+        intercepts.append(flat[pos : pos + fan_out])
+        pos += fan_out
+    return coefs, intercepts
+
+
+class KernelData:
+    """X (dense or CSR), targets and sample weights in the kernels' layout.
+
+    A dense X that is already C-contiguous in ``dtype`` is used without a copy.
+    CSC input is converted to CSR (one copy), as row gathers need rows.
+    """
+
+    def __init__(self, X, dtype, Y=None, sample_weight=None):
+        self.dtype = np.dtype(dtype)
+        self.n_samples, self.n_features = X.shape
+        if sp.issparse(X):
+            X = X.tocsr()
+            self.sparse = True
+            self.X = np.empty((0, self.n_features), dtype=dtype)
+            self.data = np.ascontiguousarray(X.data, dtype=dtype)
+            self.indices = np.ascontiguousarray(X.indices, dtype=np.intp)
+            self.indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
+        else:
+            self.sparse = False
+            self.X = np.ascontiguousarray(X, dtype=dtype)
+            self.data = np.empty(0, dtype=dtype)
+            self.indices = self.indptr = np.empty(0, dtype=np.intp)
+        if Y is not None:
+            Y = np.asarray(Y)
+            if Y.ndim == 1:
+                Y = Y.reshape(-1, 1)
+            self.Y = np.ascontiguousarray(Y, dtype=dtype)
+        self.has_weights = sample_weight is not None
+        if sample_weight is None:
+            self.sample_weight = np.empty(0, dtype=dtype)
+        else:
+            self.sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+
+    def x_args(self):
+        return self.X, self.data, self.indices, self.indptr
+
+
+def model_spec(hidden_activation, output_activation, loss, alpha, data):
+    """The dict the kernels convert to their ``Model`` struct."""
+    return {
+        "hidden_activation": ACTIVATION_CODES[hidden_activation],
+        "output_activation": ACTIVATION_CODES[output_activation],
+        "loss": LOSS_CODES[loss],
+        "alpha": float(alpha),
+        "sparse": data.sparse,
+        "has_weights": data.has_weights,
+    }
+
+
+def block_rows(units, n_samples):
+    """Rows per block so that one block's workspace holds ~_BLOCK_ELEMENTS values."""
+    per_row = units[0] + 2 * sum(units[1:])
+    return int(max(1, min(n_samples, max(64, _BLOCK_ELEMENTS // per_row))))
+
+
+class Network:
+    """A dense network's flat parameters, gradient buffer and kernel calls.
+
+    Parameters
+    ----------
+    units : sequence of int
+        Layer widths, input first and output last.
+    hidden_activation, output_activation : str
+        Names as in scikit-learn's ``ACTIVATIONS``.
+    params : ndarray of shape (n_params,)
+        Flat parameters (see ``pack``); owned and updated in place.
+    """
+
+    def __init__(self, units, hidden_activation, output_activation, params):
+        self.units = np.asarray(units, dtype=np.intp)
+        self.hidden_activation = hidden_activation
+        self.output_activation = output_activation
+        self.params = params
+        self.dtype = params.dtype
+        if params.shape != (_kernels.parameter_count(self.units),):
+            raise ValueError(
+                f"parameter buffer has shape {params.shape}, the network "
+                f"{list(units)} needs {_kernels.parameter_count(self.units)} values"
+            )
+        self.grads = np.zeros_like(params)
+
+    def views(self):
+        """(coefs, intercepts): views into the flat parameter buffer."""
+        return unpack(self.params, self.units)
+
+    def _check(self, data):
+        if data.dtype != self.dtype:
+            raise TypeError(f"data dtype {data.dtype} != parameter dtype {self.dtype}")
+        if data.n_features != self.units[0]:
+            raise ValueError(
+                f"X has {data.n_features} features, the network expects {self.units[0]}"
+            )
+
+    def train_epoch(self, data, loss, alpha, optimizer, order, batch_size):
+        """One epoch of mini-batch training over the rows in ``order``.
+
+        Returns the summed (batch loss x batch rows), as scikit-learn accumulates it.
+        """
+        self._check(data)
+        if data.Y.shape != (data.n_samples, self.units[-1]):
+            raise ValueError(f"Y has shape {data.Y.shape}, expected "
+                             f"({data.n_samples}, {self.units[-1]})")
+        order = np.ascontiguousarray(order, dtype=np.intp)
+        if order.ndim != 1 or order.size == 0:
+            raise ValueError("order must be a non-empty 1-D array of row indices")
+        if order.min() < 0 or order.max() >= data.n_samples:
+            raise ValueError("order holds row indices out of range")
+        batch_size = int(min(max(1, batch_size), order.size))
+        work = np.empty(_kernels.workspace_size(self.units, batch_size), dtype=self.dtype)
+        spec = model_spec(self.hidden_activation, self.output_activation, loss, alpha, data)
+        loss_sum, step = _kernels.train_epoch(
+            self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
+            self.units, spec, optimizer.kernel_spec(), *data.x_args(),
+            data.Y, data.sample_weight, order, batch_size,
+        )
+        optimizer.step = step
+        return loss_sum
+
+    def loss_gradient(self, data, loss, alpha):
+        """Full-batch loss; the gradient is left in ``self.grads``."""
+        self._check(data)
+        rows = block_rows(self.units, data.n_samples)
+        work = np.empty(_kernels.workspace_size(self.units, rows), dtype=self.dtype)
+        spec = model_spec(self.hidden_activation, self.output_activation, loss, alpha, data)
+        return _kernels.loss_gradient(
+            self.params, self.grads, work, self.units, spec, *data.x_args(),
+            data.Y, data.sample_weight, rows,
+        )
+
+    def predict(self, data):
+        """Output-layer activations for every row, computed in bounded blocks."""
+        self._check(data)
+        out = np.empty((data.n_samples, self.units[-1]), dtype=self.dtype)
+        if data.n_samples == 0:
+            return out
+        rows = block_rows(self.units, data.n_samples)
+        work = np.empty(_kernels.workspace_size(self.units, rows), dtype=self.dtype)
+        spec = model_spec(self.hidden_activation, self.output_activation,
+                          "squared_error", 0.0, data)
+        _kernels.forward(self.params, work, self.units, spec, *data.x_args(), out, rows)
+        return out
+
+
+class Optimizer:
+    """Optimizer state owned in Python (so it pickles); the kernel does the update.
+
+    sgd: ``state_1`` is the velocity; the learning rate follows ``schedule``
+    ("constant", "invscaling": ``lr_init / (t + 1) ** power_t`` after each epoch
+    with t the samples seen, "adaptive": divided by 5 when training stalls).
+    adam: ``state_1``/``state_2`` are the first/second moments and ``step`` the
+    time step; the update uses ``lr_init * sqrt(1 - beta_2^t) / (1 - beta_1^t)``.
+    """
+
+    def __init__(self, solver, n_params, dtype, learning_rate_init, schedule="constant",
+                 momentum=0.9, nesterov=True, power_t=0.5, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8):
+        self.solver = solver
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        self.schedule = schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.step = 0
+        self.state_1 = np.zeros(n_params, dtype=dtype)
+        # adam's second moment; sgd needs no second buffer (a 1-element stand-in).
+        self.state_2 = np.zeros(n_params if solver == "adam" else 1, dtype=dtype)
+
+    def as_dtype(self, dtype):
+        self.state_1 = self.state_1.astype(dtype, copy=False)
+        self.state_2 = self.state_2.astype(dtype, copy=False)
+
+    def kernel_spec(self):
+        return {
+            "solver": SOLVER_CODES[self.solver],
+            "learning_rate": (
+                self.learning_rate_init if self.solver == "adam" else self.learning_rate
+            ),
+            "momentum": float(self.momentum),
+            "nesterov": bool(self.nesterov),
+            "beta_1": float(self.beta_1),
+            "beta_2": float(self.beta_2),
+            "epsilon": float(self.epsilon),
+            "step": int(self.step),
+        }
+
+    def iteration_ends(self, time_step):
+        """Learning-rate schedule at the end of an epoch (``time_step`` = samples seen)."""
+        if self.solver == "sgd" and self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        """True when training should stop; the adaptive schedule divides the rate instead."""
+        if self.solver == "adam" or self.schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False

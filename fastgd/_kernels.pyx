@@ -1,0 +1,643 @@
+# cython: language_level=3
+"""Compiled training kernels of fastgd.
+
+One engine for any dense network ``units[0] -> units[1] -> ... -> units[L]``
+(L >= 1 weight layers, so 0 or more hidden layers). Parameters live in ONE flat
+buffer laid out as scikit-learn's ``_pack`` does: every layer's coefficient matrix
+(row-major, fan_in x fan_out), then every layer's intercept vector. The gradient
+buffer has the same layout.
+
+All arrays are row-major (C order). BLAS is column-major, so the row-major
+product ``C = op(A) @ op(B)`` is computed as ``C^T = op(B)^T @ op(A)^T``; that
+swap lives in ``_gemm`` alone.
+
+The kernels trust their inputs: every shape, dtype and index is checked by the
+Python caller (``fastgd._engine``) before the call.
+"""
+
+from cython cimport floating
+from libc.math cimport exp, log, tanh, sqrt, fmax, INFINITY
+from libc.string cimport memcpy, memset
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+import numpy as np
+
+# Codes shared with the Python side (fastgd._engine mirrors them by name).
+ACTIVATION_CODES = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3,
+                    "softmax": 4, "exp": 5}
+LOSS_CODES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3}
+SOLVER_CODES = {"sgd": 0, "adam": 1}
+
+cdef enum:
+    ACT_IDENTITY = 0
+    ACT_LOGISTIC = 1
+    ACT_TANH = 2
+    ACT_RELU = 3
+    ACT_SOFTMAX = 4
+    ACT_EXP = 5
+
+cdef enum:
+    LOSS_SQUARED = 0
+    LOSS_LOG = 1
+    LOSS_BINARY_LOG = 2
+    LOSS_POISSON = 3
+
+cdef enum:
+    SOLVER_SGD = 0
+    SOLVER_ADAM = 1
+
+cdef enum:
+    # Check for Ctrl-C every this many mini-batches (takes the GIL for ~1 us).
+    SIGNAL_CHECK_INTERVAL = 64
+
+
+ctypedef struct Model:
+    # Network description; built from a dict by the Python caller.
+    int hidden_activation
+    int output_activation
+    int loss
+    double alpha          # L2 penalty, scaled by 1 / (summed sample weight) per batch
+    bint sparse           # X given as CSR arrays instead of a dense matrix
+    bint has_weights      # sample_weight given
+
+
+ctypedef struct Optimizer:
+    int solver            # SOLVER_SGD or SOLVER_ADAM
+    double learning_rate  # sgd: current rate; adam: learning_rate_init
+    double momentum
+    bint nesterov
+    double beta_1
+    double beta_2
+    double epsilon
+    long long step        # adam's time step t before the epoch
+
+
+# ---------------------------------------------------------------------------
+# BLAS
+# ---------------------------------------------------------------------------
+
+cdef inline void _gemm(char trans_a, char trans_b, int m, int n, int k,
+                       floating alpha, const floating *a, int lda,
+                       const floating *b, int ldb, floating beta,
+                       floating *c, int ldc) noexcept nogil:
+    """Row-major C (m x n) := alpha * op(A) @ op(B) + beta * C."""
+    # Column-major BLAS sees every row-major matrix transposed, so compute
+    # C^T = op(B)^T op(A)^T: swap the operands and the m/n sizes.
+    if floating is float:
+        sgemm(&trans_b, &trans_a, &n, &m, &k, &alpha, <float *> b, &ldb,
+              <float *> a, &lda, &beta, c, &ldc)
+    else:
+        dgemm(&trans_b, &trans_a, &n, &m, &k, &alpha, <double *> b, &ldb,
+              <double *> a, &lda, &beta, c, &ldc)
+
+
+# ---------------------------------------------------------------------------
+# Element-wise pieces
+# ---------------------------------------------------------------------------
+
+cdef inline floating _logistic(floating x) noexcept nogil:
+    # 1 / (1 + exp(-x)) saturates cleanly at both ends (exp(-x) -> inf gives 0).
+    return 1.0 / (1.0 + exp(-x))
+
+
+cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
+                           Py_ssize_t n_cols, int activation) noexcept nogil:
+    """z := activation(z + bias) row by row, in place (z is n_rows x n_cols)."""
+    cdef Py_ssize_t i, j
+    cdef floating *row
+    cdef floating row_max, total
+    for i in range(n_rows):
+        row = z + i * n_cols
+        for j in range(n_cols):
+            row[j] += bias[j]
+        if activation == ACT_IDENTITY:
+            pass
+        elif activation == ACT_RELU:
+            for j in range(n_cols):
+                if row[j] < 0:  # keeps NaN visible, as np.maximum(z, 0)
+                    row[j] = 0
+        elif activation == ACT_TANH:
+            for j in range(n_cols):
+                row[j] = tanh(row[j])
+        elif activation == ACT_LOGISTIC:
+            for j in range(n_cols):
+                row[j] = _logistic(row[j])
+        elif activation == ACT_EXP:
+            for j in range(n_cols):
+                row[j] = exp(row[j])
+        elif activation == ACT_SOFTMAX:
+            # Subtract the row maximum so exp never overflows.
+            row_max = row[0]
+            for j in range(1, n_cols):
+                if row[j] > row_max:
+                    row_max = row[j]
+            total = 0
+            for j in range(n_cols):
+                row[j] = exp(row[j] - row_max)
+                total += row[j]
+            for j in range(n_cols):
+                row[j] /= total
+
+
+cdef void _activation_derivative(floating *delta, const floating *z, Py_ssize_t size,
+                                 int activation) noexcept nogil:
+    """delta *= activation'(.) expressed through the activation's output z."""
+    cdef Py_ssize_t k
+    if activation == ACT_RELU:
+        for k in range(size):
+            if z[k] == 0:
+                delta[k] = 0
+    elif activation == ACT_TANH:
+        for k in range(size):
+            delta[k] *= 1 - z[k] * z[k]
+    elif activation == ACT_LOGISTIC:
+        for k in range(size):
+            delta[k] *= z[k]
+            delta[k] *= 1 - z[k]
+
+
+cdef inline double _xlogy(double x, double y) noexcept nogil:
+    """x * log(y) with 0 * log(anything) = 0, as scipy.special.xlogy."""
+    if x == 0:
+        return 0.0
+    return x * log(y)
+
+
+cdef double _output_loss_delta(floating *out, const floating *y,
+                               const floating *sample_weight,
+                               const Py_ssize_t *rows, Py_ssize_t row_start,
+                               Py_ssize_t n_rows, Py_ssize_t n_out,
+                               int loss, bint has_weights) noexcept nogil:
+    """Weighted loss summed over the rows, and out := (out - y) * weight in place.
+
+    ``out`` holds the output activations (n_rows x n_out); ``y`` and
+    ``sample_weight`` are indexed through ``rows[row_start + i]`` (or directly by
+    ``row_start + i`` when ``rows`` is NULL). The returned sum is not yet divided
+    by the summed weight; for squared error it is already halved and averaged
+    over outputs, as scikit-learn's squared_loss.
+
+    ``out - y`` is the derivative of each canonical loss/link pair (identity +
+    squared error, logistic + binary log loss, softmax + log loss, exp + Poisson)
+    with respect to the pre-activation.
+    """
+    cdef Py_ssize_t i, j, r
+    cdef double total = 0.0, row_loss, w, p, t
+    cdef floating *o
+    cdef const floating *yt
+    # Probabilities are clipped to [eps, 1 - eps] in the loss only, as scikit-learn.
+    cdef double eps = FLT_EPSILON if floating is float else DBL_EPSILON
+    for i in range(n_rows):
+        r = rows[row_start + i] if rows != NULL else row_start + i
+        o = out + i * n_out
+        yt = y + r * n_out
+        w = sample_weight[r] if has_weights else 1.0
+        row_loss = 0.0
+        if loss == LOSS_SQUARED:
+            for j in range(n_out):
+                t = <double> yt[j] - <double> o[j]
+                row_loss += t * t
+            row_loss *= 0.5 / n_out
+        elif loss == LOSS_LOG:
+            for j in range(n_out):
+                p = fmax(eps, min(<double> o[j], 1 - eps))
+                row_loss -= _xlogy(yt[j], p)
+        elif loss == LOSS_BINARY_LOG:
+            for j in range(n_out):
+                p = fmax(eps, min(<double> o[j], 1 - eps))
+                row_loss -= _xlogy(yt[j], p) + _xlogy(1 - yt[j], 1 - p)
+        elif loss == LOSS_POISSON:
+            for j in range(n_out):
+                row_loss += _xlogy(yt[j], yt[j] / <double> o[j]) - yt[j] + o[j]
+        total += w * row_loss
+        for j in range(n_out):
+            o[j] = o[j] - yt[j]
+            if has_weights:
+                o[j] *= <floating> w
+    return total
+
+
+# ---------------------------------------------------------------------------
+# The network: forward, backward, update
+# ---------------------------------------------------------------------------
+
+ctypedef struct Layout:
+    # Pointers into Python-owned buffers, valid for the duration of one kernel call.
+    Py_ssize_t n_layers          # number of weight layers L
+    const Py_ssize_t *units      # units[0..L]
+    Py_ssize_t *coef_offset      # where layer l's coefs start in the flat buffer
+    Py_ssize_t *intercept_offset
+    Py_ssize_t n_coefs           # coefficients occupy [0, n_coefs)
+    Py_ssize_t n_params
+
+
+cdef void _gather_rows(const floating *x, const floating *x_data,
+                       const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
+                       bint sparse, const Py_ssize_t *rows, Py_ssize_t row_start,
+                       Py_ssize_t n_rows, Py_ssize_t n_features,
+                       floating *dest) noexcept nogil:
+    """Copy the selected rows of X (dense or CSR) into the dense block dest."""
+    cdef Py_ssize_t i, r, p
+    cdef floating *drow
+    for i in range(n_rows):
+        r = rows[row_start + i] if rows != NULL else row_start + i
+        drow = dest + i * n_features
+        if sparse:
+            memset(drow, 0, n_features * sizeof(floating))
+            for p in range(x_indptr[r], x_indptr[r + 1]):
+                drow[x_indices[p]] += x_data[p]
+        else:
+            memcpy(drow, x + r * n_features, n_features * sizeof(floating))
+
+
+cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
+                   floating **acts, Py_ssize_t n_rows, int hidden_activation,
+                   int output_activation) noexcept nogil:
+    """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer; acts[0] = x_block."""
+    cdef Py_ssize_t l
+    cdef const floating *inp = x_block
+    cdef int act
+    for l in range(lay.n_layers):
+        _gemm(c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
+              <floating> 1.0, inp, <int> lay.units[l],
+              params + lay.coef_offset[l], <int> lay.units[l + 1],
+              <floating> 0.0, acts[l + 1], <int> lay.units[l + 1])
+        act = output_activation if l == lay.n_layers - 1 else hidden_activation
+        _bias_activation(acts[l + 1], params + lay.intercept_offset[l], n_rows,
+                         lay.units[l + 1], act)
+        inp = acts[l + 1]
+
+
+cdef void _backward(const Layout *lay, const floating *params, floating *grads,
+                    const floating *x_block, floating **acts, floating **deltas,
+                    Py_ssize_t n_rows, int hidden_activation, bint accumulate) noexcept nogil:
+    """Raw gradients from the output delta already in deltas[L].
+
+    grads (coef part) := acts[l]^T @ deltas[l + 1] and grads (intercept part) :=
+    column sums of deltas[l + 1]; added to the existing values if ``accumulate``.
+    Neither the L2 term nor the division by the summed weight is applied here.
+    """
+    cdef Py_ssize_t l, i, j, width
+    cdef floating beta = 1.0 if accumulate else 0.0
+    cdef floating *g
+    cdef const floating *d
+    cdef const floating *inp
+    for l in range(lay.n_layers - 1, -1, -1):
+        width = lay.units[l + 1]
+        inp = x_block if l == 0 else acts[l]
+        _gemm(c'T', c'N', <int> lay.units[l], <int> width, <int> n_rows,
+              <floating> 1.0, inp, <int> lay.units[l],
+              deltas[l + 1], <int> width, beta,
+              grads + lay.coef_offset[l], <int> width)
+        g = grads + lay.intercept_offset[l]
+        if not accumulate:
+            memset(g, 0, width * sizeof(floating))
+        for i in range(n_rows):
+            d = deltas[l + 1] + i * width
+            for j in range(width):
+                g[j] += d[j]
+        if l > 0:
+            # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
+            _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
+                  <floating> 1.0, deltas[l + 1], <int> width,
+                  params + lay.coef_offset[l], <int> width,
+                  <floating> 0.0, deltas[l], <int> lay.units[l])
+            _activation_derivative(deltas[l], acts[l], n_rows * lay.units[l],
+                                   hidden_activation)
+
+
+cdef double _update(const Layout *lay, floating *params, const floating *grads,
+                    floating *state_1, floating *state_2, double alpha,
+                    double weight_sum, const Optimizer *opt,
+                    double adam_rate) noexcept nogil:
+    """One optimizer step over the flat buffer; returns the new sum of squared coefs.
+
+    The gradient of each parameter is (raw + alpha * w) / weight_sum for coefs and
+    raw / weight_sum for intercepts, as scikit-learn's _compute_loss_grad.
+
+    sgd:   v := momentum * v - lr * g;  w += v, or w += momentum * v - lr * g (Nesterov)
+    adam:  m := b1 m + (1 - b1) g;  s := b2 s + (1 - b2) g^2;
+           w += -rate * m / (sqrt(s) + eps), rate = lr sqrt(1 - b2^t) / (1 - b1^t)
+    """
+    cdef Py_ssize_t k
+    cdef floating g, w, upd
+    cdef floating lr = opt.learning_rate
+    cdef floating mom = opt.momentum
+    cdef floating a = alpha
+    cdef floating sw = weight_sum
+    cdef floating b1 = opt.beta_1, b2 = opt.beta_2, eps = opt.epsilon
+    cdef floating one_minus_b1 = 1 - opt.beta_1, one_minus_b2 = 1 - opt.beta_2
+    cdef floating rate = adam_rate
+    cdef double sumsq = 0.0
+    for k in range(lay.n_params):
+        if k < lay.n_coefs:
+            g = (grads[k] + a * params[k]) / sw
+        else:
+            g = grads[k] / sw
+        if opt.solver == SOLVER_ADAM:
+            state_1[k] = b1 * state_1[k] + one_minus_b1 * g
+            state_2[k] = b2 * state_2[k] + one_minus_b2 * (g * g)
+            upd = (-rate * state_1[k]) / (sqrt(state_2[k]) + eps)
+        else:
+            state_1[k] = mom * state_1[k] - lr * g
+            if opt.nesterov:
+                upd = mom * state_1[k] - lr * g
+            else:
+                upd = state_1[k]
+        w = params[k] + upd
+        params[k] = w
+        if k < lay.n_coefs:
+            sumsq += <double> w * w
+    return sumsq
+
+
+cdef double _coef_sumsq(const Layout *lay, const floating *params) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double s = 0.0
+    for k in range(lay.n_coefs):
+        s += <double> params[k] * params[k]
+    return s
+
+
+cdef void _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
+                       Py_ssize_t *coef_offset, Py_ssize_t *intercept_offset) noexcept:
+    cdef Py_ssize_t l, pos = 0
+    lay.n_layers = units.shape[0] - 1
+    lay.units = &units[0]
+    lay.coef_offset = coef_offset
+    lay.intercept_offset = intercept_offset
+    for l in range(lay.n_layers):
+        coef_offset[l] = pos
+        pos += units[l] * units[l + 1]
+    lay.n_coefs = pos
+    for l in range(lay.n_layers):
+        intercept_offset[l] = pos
+        pos += units[l + 1]
+    lay.n_params = pos
+
+
+cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows):
+    """Workspace for one block: the gathered input rows, then acts and deltas per layer.
+
+    The output layer's delta overwrites its activations, so it needs no space of its own.
+    """
+    cdef Py_ssize_t l, n_layers = units.shape[0] - 1
+    cdef Py_ssize_t total = n_rows * (units[0] + units[n_layers])
+    for l in range(1, n_layers):
+        total += 2 * n_rows * units[l]
+    return total
+
+
+cdef void _split_workspace(const Layout *lay, floating *work, Py_ssize_t n_rows,
+                           floating **x_block, floating **acts,
+                           floating **deltas) noexcept nogil:
+    cdef Py_ssize_t l
+    x_block[0] = work
+    work += n_rows * lay.units[0]
+    acts[0] = x_block[0]
+    deltas[0] = NULL
+    for l in range(1, lay.n_layers):
+        acts[l] = work
+        work += n_rows * lay.units[l]
+        deltas[l] = work
+        work += n_rows * lay.units[l]
+    # _output_loss_delta turns the output activations into the output delta in place.
+    acts[lay.n_layers] = work
+    deltas[lay.n_layers] = work
+
+
+def parameter_count(const Py_ssize_t[::1] units):
+    """Number of parameters (coefs then intercepts) of the network ``units``."""
+    cdef Py_ssize_t l, n = 0
+    for l in range(units.shape[0] - 1):
+        n += units[l] * units[l + 1] + units[l + 1]
+    return n
+
+
+def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows):
+    """Number of elements the ``work`` buffer needs for blocks of ``n_rows`` rows."""
+    return _workspace_size(units, n_rows)
+
+
+# ---------------------------------------------------------------------------
+# Python-facing kernels
+# ---------------------------------------------------------------------------
+
+def train_epoch(floating[::1] params, floating[::1] grads,
+                floating[::1] state_1, floating[::1] state_2,
+                floating[::1] work,
+                const Py_ssize_t[::1] units, Model model, Optimizer opt,
+                const floating[:, ::1] X, const floating[::1] X_data,
+                const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+                const floating[:, ::1] Y, const floating[::1] sample_weight,
+                const Py_ssize_t[::1] order, Py_ssize_t batch_size):
+    """Train one epoch of mini-batch gradient descent, in place, without the GIL.
+
+    Batches are consecutive slices of ``order`` (the last one may be smaller).
+    For each batch: gather its rows, forward pass, loss and output delta,
+    backward pass, and one fused optimizer update of ``params``.
+
+    Parameters
+    ----------
+    params, grads : flat buffers (coefs then intercepts of every layer)
+    state_1, state_2 : optimizer state: sgd velocity in state_1; adam's first and
+        second moments.
+    work : buffer of at least ``workspace_size(units, batch_size)`` elements.
+    units : layer widths, units[0] = n_features, units[-1] = n_outputs.
+    model, opt : dicts converted to the Model / Optimizer structs.
+    X : dense rows (n_samples x n_features), or (0 x n_features) when sparse.
+    X_data, X_indices, X_indptr : CSR arrays when ``model["sparse"]``.
+    Y : encoded targets (n_samples x n_outputs).
+    sample_weight : (n_samples,) or empty.
+    order : the row order of this epoch (a permutation or arange).
+
+    Returns
+    -------
+    loss_sum : float
+        Sum over batches of (batch loss including the L2 term) x (batch rows),
+        as scikit-learn accumulates it.
+    step : int
+        Adam's time step after the epoch.
+    """
+    cdef Py_ssize_t coef_offset[64]
+    cdef Py_ssize_t intercept_offset[64]
+    cdef floating *acts[65]
+    cdef floating *deltas[65]
+    cdef floating *x_block
+    cdef Layout lay
+    if units.shape[0] > 65:
+        raise ValueError("at most 64 weight layers are supported")
+    _fill_layout(&lay, units, coef_offset, intercept_offset)
+
+    cdef Py_ssize_t n_samples = order.shape[0]
+    cdef Py_ssize_t n_out = units[units.shape[0] - 1]
+    cdef Py_ssize_t start, stop, n_rows, i, batch_index = 0
+    cdef double loss_sum = 0.0, batch_loss, weight_sum, sumsq, adam_rate = 0.0
+    cdef long long step = opt.step
+    cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *x_indices_ptr = &X_indices[0] if X_indices.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *x_indptr_ptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
+    cdef const floating *sw_ptr = &sample_weight[0] if model.has_weights else NULL
+
+    with nogil:
+        _split_workspace(&lay, &work[0], batch_size, &x_block, acts, deltas)
+        sumsq = _coef_sumsq(&lay, &params[0])
+        start = 0
+        while start < n_samples:
+            stop = min(start + batch_size, n_samples)
+            n_rows = stop - start
+            _gather_rows(x_ptr, x_data_ptr, x_indices_ptr, x_indptr_ptr, model.sparse,
+                         &order[0], start, n_rows, units[0], x_block)
+            _forward(&lay, &params[0], x_block, acts, n_rows,
+                     model.hidden_activation, model.output_activation)
+            batch_loss = _output_loss_delta(acts[lay.n_layers], &Y[0, 0], sw_ptr,
+                                            &order[0], start, n_rows, n_out,
+                                            model.loss, model.has_weights)
+            if model.has_weights:
+                weight_sum = 0.0
+                for i in range(start, stop):
+                    weight_sum += sample_weight[order[i]]
+            else:
+                weight_sum = n_rows
+            # The batch loss seen by scikit-learn: data term plus the L2 term of the
+            # weights used for this batch (sumsq is kept current by _update).
+            batch_loss = batch_loss / weight_sum + 0.5 * model.alpha * sumsq / weight_sum
+            loss_sum += batch_loss * n_rows
+            _backward(&lay, &params[0], &grads[0], x_block, acts, deltas, n_rows,
+                      model.hidden_activation, False)
+            if opt.solver == SOLVER_ADAM:
+                step += 1
+                adam_rate = (opt.learning_rate * sqrt(1 - opt.beta_2 ** step)
+                             / (1 - opt.beta_1 ** step))
+            sumsq = _update(&lay, &params[0], &grads[0], &state_1[0], &state_2[0],
+                            model.alpha, weight_sum, &opt, adam_rate)
+            start = stop
+            batch_index += 1
+            if batch_index % SIGNAL_CHECK_INTERVAL == 0:
+                with gil:
+                    PyErr_CheckSignals()
+    return loss_sum, step
+
+
+def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
+                  const Py_ssize_t[::1] units, Model model,
+                  const floating[:, ::1] X, const floating[::1] X_data,
+                  const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+                  const floating[:, ::1] Y, const floating[::1] sample_weight,
+                  Py_ssize_t block_rows):
+    """Full-batch loss and gradient (scikit-learn's objective), without the GIL.
+
+    Rows are processed in blocks of ``block_rows`` (``work`` sized by
+    ``workspace_size(units, block_rows)``), accumulating the raw gradient, so
+    memory stays bounded. On return ``grads`` holds the gradient of
+
+        loss = sum_i w_i loss_i / sum_i w_i + alpha / 2 * ||coefs||^2 / sum_i w_i
+
+    and the loss is returned.
+    """
+    cdef Py_ssize_t coef_offset[64]
+    cdef Py_ssize_t intercept_offset[64]
+    cdef floating *acts[65]
+    cdef floating *deltas[65]
+    cdef floating *x_block
+    cdef floating *inp
+    cdef Layout lay
+    if units.shape[0] > 65:
+        raise ValueError("at most 64 weight layers are supported")
+    _fill_layout(&lay, units, coef_offset, intercept_offset)
+
+    cdef Py_ssize_t n_samples = Y.shape[0]
+    cdef Py_ssize_t n_out = units[units.shape[0] - 1]
+    cdef Py_ssize_t start, stop, n_rows, k
+    cdef double data_loss = 0.0, weight_sum = 0.0, sumsq
+    cdef floating a = model.alpha
+    cdef floating sw
+    cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *x_indices_ptr = &X_indices[0] if X_indices.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *x_indptr_ptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
+    cdef const floating *sw_ptr = &sample_weight[0] if model.has_weights else NULL
+
+    with nogil:
+        _split_workspace(&lay, &work[0], block_rows, &x_block, acts, deltas)
+        start = 0
+        while start < n_samples:
+            stop = min(start + block_rows, n_samples)
+            n_rows = stop - start
+            if model.sparse:
+                _gather_rows(x_ptr, x_data_ptr, x_indices_ptr, x_indptr_ptr, True,
+                             NULL, start, n_rows, units[0], x_block)
+                inp = x_block
+            else:
+                # Dense rows of a block are already contiguous: no copy.
+                inp = <floating *> x_ptr + start * units[0]
+            _forward(&lay, &params[0], inp, acts, n_rows,
+                     model.hidden_activation, model.output_activation)
+            data_loss += _output_loss_delta(acts[lay.n_layers], &Y[0, 0], sw_ptr,
+                                            NULL, start, n_rows, n_out,
+                                            model.loss, model.has_weights)
+            _backward(&lay, &params[0], &grads[0], inp, acts, deltas, n_rows,
+                      model.hidden_activation, start > 0)
+            start = stop
+        if model.has_weights:
+            for k in range(n_samples):
+                weight_sum += sample_weight[k]
+        else:
+            weight_sum = n_samples
+        sw = weight_sum
+        sumsq = _coef_sumsq(&lay, &params[0])
+        for k in range(lay.n_params):
+            if k < lay.n_coefs:
+                grads[k] = (grads[k] + a * params[k]) / sw
+            else:
+                grads[k] = grads[k] / sw
+    return data_loss / weight_sum + 0.5 * model.alpha * sumsq / weight_sum
+
+
+def forward(const floating[::1] params, floating[::1] work,
+            const Py_ssize_t[::1] units, Model model,
+            const floating[:, ::1] X, const floating[::1] X_data,
+            const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+            floating[:, ::1] out, Py_ssize_t block_rows):
+    """out := network output for every row of X, in blocks, without the GIL.
+
+    Each block's output is copied from the workspace into ``out`` (n_samples x
+    n_outputs); ``work`` is sized by ``workspace_size(units, block_rows)``.
+    """
+    cdef Py_ssize_t coef_offset[64]
+    cdef Py_ssize_t intercept_offset[64]
+    cdef floating *acts[65]
+    cdef floating *deltas[65]
+    cdef floating *x_block
+    cdef floating *inp
+    cdef Layout lay
+    if units.shape[0] > 65:
+        raise ValueError("at most 64 weight layers are supported")
+    _fill_layout(&lay, units, coef_offset, intercept_offset)
+    cdef Py_ssize_t n_samples = out.shape[0]
+    cdef Py_ssize_t n_out = units[units.shape[0] - 1]
+    cdef Py_ssize_t start, stop, n_rows
+    cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *x_indices_ptr = &X_indices[0] if X_indices.shape[0] > 0 else NULL
+    cdef const Py_ssize_t *x_indptr_ptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
+    with nogil:
+        _split_workspace(&lay, &work[0], block_rows, &x_block, acts, deltas)
+        start = 0
+        while start < n_samples:
+            stop = min(start + block_rows, n_samples)
+            n_rows = stop - start
+            if model.sparse:
+                _gather_rows(x_ptr, x_data_ptr, x_indices_ptr, x_indptr_ptr, True,
+                             NULL, start, n_rows, units[0], x_block)
+                inp = x_block
+            else:
+                inp = <floating *> x_ptr + start * units[0]
+            _forward(&lay, &params[0], inp, acts, n_rows,
+                     model.hidden_activation, model.output_activation)
+            memcpy(&out[start, 0], acts[lay.n_layers], n_rows * n_out * sizeof(floating))
+            start = stop
