@@ -1,0 +1,307 @@
+"""The compiled kernels against a plain numpy float64 reference and finite differences."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastgd import _kernels
+from fastgd._engine import KernelData, Network, Optimizer, unpack
+
+# (output activation, loss) pairs the estimators use.
+OUTPUTS = [
+    ("identity", "squared_error"),
+    ("exp", "poisson"),
+    ("logistic", "binary_log_loss"),
+    ("softmax", "log_loss"),
+]
+HIDDEN = ["identity", "logistic", "tanh", "relu"]
+
+
+def _act(name, z):
+    if name == "identity":
+        return z
+    if name == "logistic":
+        return 1 / (1 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "exp":
+        return np.exp(z)
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(name)
+
+
+def reference_loss(params, units, X, Y, sw, hidden, output, loss, alpha, reported=True):
+    """scikit-learn's MLP objective written directly in numpy float64.
+
+    scikit-learn reports the squared error averaged over outputs but descends the
+    gradient of its sum over outputs (delta = out - y); fastgd matches both. With
+    ``reported=False`` this returns the objective whose gradient is followed.
+    """
+    coefs, intercepts = unpack(np.asarray(params, dtype=np.float64), units)
+    a = np.asarray(X, dtype=np.float64)
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        a = _act(output if i == len(coefs) - 1 else hidden, a @ W + b)
+    w = np.ones(len(a)) if sw is None else np.asarray(sw, dtype=np.float64)
+    eps = np.finfo(np.float64).eps
+    if loss == "squared_error":
+        per_row = 0.5 * ((Y - a) ** 2).sum(axis=1)
+        if reported:
+            per_row /= Y.shape[1]
+    elif loss == "poisson":
+        from scipy.special import xlogy
+
+        per_row = (xlogy(Y, Y / a) - Y + a).sum(axis=1)
+    elif loss == "binary_log_loss":
+        p = np.clip(a, eps, 1 - eps)
+        per_row = -(Y * np.log(p) + (1 - Y) * np.log(1 - p)).sum(axis=1)
+    else:
+        p = np.clip(a, eps, 1 - eps)
+        per_row = -(Y * np.log(p)).sum(axis=1)
+    penalty = 0.5 * alpha * sum((W**2).sum() for W in coefs)
+    return (w @ per_row + penalty) / w.sum()
+
+
+def make_problem(units, output, dtype=np.float64, seed=0, n=13):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, units[0]))
+    if output == "softmax":
+        Y = np.eye(units[-1])[rng.randint(units[-1], size=n)]
+    elif output == "logistic":
+        Y = (rng.rand(n, units[-1]) > 0.5).astype(float)
+    elif output == "exp":
+        Y = rng.poisson(2.0, size=(n, units[-1])).astype(float)
+    else:
+        Y = rng.normal(size=(n, units[-1]))
+    n_params = _kernels.parameter_count(np.asarray(units, dtype=np.intp))
+    params = rng.uniform(-0.5, 0.5, n_params)
+    sw = rng.uniform(0.5, 2.0, n)
+    return X.astype(dtype), Y.astype(dtype), params.astype(dtype), sw.astype(dtype)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("output,loss", OUTPUTS)
+@pytest.mark.parametrize("units", [(5, 3), (5, 4, 3), (4, 6, 5, 3)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_loss_gradient_matches_reference_and_finite_differences(
+    hidden, output, loss, units, weighted
+):
+    if output == "softmax" and units[-1] < 2:
+        pytest.skip("softmax needs 2 outputs")
+    X, Y, params, sw = make_problem(units, output)
+    sw = sw if weighted else None
+    alpha = 0.3
+    net = Network(units, hidden, output, params.copy())
+    data = KernelData(X, np.float64, Y, sw)
+    value = net.loss_gradient(data, loss, alpha)
+    expected = reference_loss(params, units, X, Y, sw, hidden, output, loss, alpha)
+    assert value == pytest.approx(expected, rel=1e-12)
+
+    # Central differences of the numpy reference, parameter by parameter.
+    h = 1e-6
+    numeric = np.empty_like(params)
+    for k in range(params.size):
+        up, down = params.copy(), params.copy()
+        up[k] += h
+        down[k] -= h
+        numeric[k] = (
+            reference_loss(up, units, X, Y, sw, hidden, output, loss, alpha, False)
+            - reference_loss(down, units, X, Y, sw, hidden, output, loss, alpha, False)
+        ) / (2 * h)
+    if hidden == "relu":
+        # A kink within h of a pre-activation would spoil the difference quotient.
+        assert np.mean(np.isclose(net.grads, numeric, rtol=1e-5, atol=1e-7)) > 0.97
+    else:
+        np.testing.assert_allclose(net.grads, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("output,loss", OUTPUTS)
+def test_float32_gradient_agrees_with_float64(hidden, output, loss):
+    units = (6, 5, 3)
+    X, Y, params, sw = make_problem(units, output, n=40)
+    grads = {}
+    values = {}
+    for dtype in (np.float32, np.float64):
+        net = Network(units, hidden, output, params.astype(dtype))
+        data = KernelData(X.astype(dtype), dtype, Y.astype(dtype), sw.astype(dtype))
+        values[dtype] = net.loss_gradient(data, loss, 0.1)
+        assert net.grads.dtype == dtype
+        grads[dtype] = net.grads.astype(np.float64)
+    assert values[np.float32] == pytest.approx(values[np.float64], rel=1e-4)
+    np.testing.assert_allclose(grads[np.float32], grads[np.float64], rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_equals_dense(fmt):
+    units = (8, 5, 3)
+    X, Y, params, sw = make_problem(units, "softmax", n=30)
+    X[np.abs(X) < 0.8] = 0
+    dense_net = Network(units, "tanh", "softmax", params.copy())
+    sparse_net = Network(units, "tanh", "softmax", params.copy())
+    v_dense = dense_net.loss_gradient(KernelData(X, np.float64, Y, sw), "log_loss", 0.1)
+    Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    v_sparse = sparse_net.loss_gradient(KernelData(Xs, np.float64, Y, sw), "log_loss", 0.1)
+    assert v_sparse == pytest.approx(v_dense, rel=1e-13)
+    np.testing.assert_allclose(sparse_net.grads, dense_net.grads, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        sparse_net.predict(KernelData(Xs, np.float64)),
+        dense_net.predict(KernelData(X, np.float64)),
+        rtol=1e-13,
+    )
+
+
+def test_forward_in_blocks_matches_reference():
+    units = np.array([7, 9, 4], dtype=np.intp)
+    X, _, params, _ = make_problem(units, "softmax", n=1000)
+    coefs, intercepts = unpack(params, units)
+    expected = _act("softmax", np.tanh(X @ coefs[0] + intercepts[0]) @ coefs[1] + intercepts[1])
+    spec = {"hidden_activation": 2, "output_activation": 4, "loss": 0, "alpha": 0.0,
+            "sparse": False, "has_weights": False}
+    empty = np.empty(0, dtype=np.intp)
+    for rows in (1, 7, 64, 1000):
+        out = np.empty((1000, 4))
+        work = np.empty(_kernels.workspace_size(units, rows))
+        _kernels.forward(params, work, units, spec, X, np.empty(0), empty, empty, out, rows)
+        np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+def reference_epoch(params, units, X, Y, sw, hidden, output, loss, alpha, opt, order, batch):
+    """Mini-batch steps with numpy gradients (central differences are too slow here,
+    so the gradient comes from the kernel-independent analytic numpy backprop)."""
+    params = params.astype(np.float64).copy()
+    s1 = np.zeros_like(params)
+    s2 = np.zeros_like(params)
+    t = 0
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        w = None if sw is None else sw[rows]
+        g = reference_gradient(params, units, X[rows], Y[rows], w, hidden, output, alpha)
+        if opt["solver"] == "adam":
+            t += 1
+            s1 = opt["beta_1"] * s1 + (1 - opt["beta_1"]) * g
+            s2 = opt["beta_2"] * s2 + (1 - opt["beta_2"]) * g**2
+            rate = opt["lr"] * np.sqrt(1 - opt["beta_2"] ** t) / (1 - opt["beta_1"] ** t)
+            params += -rate * s1 / (np.sqrt(s2) + opt["epsilon"])
+        else:
+            s1 = opt["momentum"] * s1 - opt["lr"] * g
+            if opt["nesterov"]:
+                params += opt["momentum"] * s1 - opt["lr"] * g
+            else:
+                params += s1
+    return params
+
+
+def reference_gradient(params, units, X, Y, sw, hidden, output, alpha):
+    """Analytic backprop in numpy float64 (checked against finite differences above
+    through the kernel, and here against the kernel's own loss_gradient)."""
+    coefs, intercepts = unpack(params, units)
+    acts = [X]
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        acts.append(_act(output if i == len(coefs) - 1 else hidden, acts[-1] @ W + b))
+    w = np.ones(len(X)) if sw is None else sw
+    delta = (acts[-1] - Y) * w[:, None]
+    grads_W, grads_b = [], []
+    for i in range(len(coefs) - 1, -1, -1):
+        grads_W.insert(0, (acts[i].T @ delta + alpha * coefs[i]) / w.sum())
+        grads_b.insert(0, delta.sum(axis=0) / w.sum())
+        if i > 0:
+            delta = delta @ coefs[i].T
+            z = acts[i]
+            if hidden == "tanh":
+                delta *= 1 - z**2
+            elif hidden == "logistic":
+                delta *= z * (1 - z)
+            elif hidden == "relu":
+                delta[z == 0] = 0
+    return np.concatenate([g.ravel() for g in grads_W + grads_b])
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_reference_gradient_is_the_kernel_gradient(hidden):
+    units = (5, 4, 3)
+    X, Y, params, sw = make_problem(units, "softmax", n=20)
+    net = Network(units, hidden, "softmax", params.copy())
+    net.loss_gradient(KernelData(X, np.float64, Y, sw), "log_loss", 0.2)
+    np.testing.assert_allclose(
+        reference_gradient(params, units, X, Y, sw, hidden, "softmax", 0.2),
+        net.grads, rtol=1e-12, atol=1e-15,
+    )
+
+
+OPTIMIZERS = [
+    {"solver": "sgd", "lr": 0.1, "momentum": 0.0, "nesterov": False},
+    {"solver": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False},
+    {"solver": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True},
+    {"solver": "adam", "lr": 0.01, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
+]
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=lambda o: str(sorted(o.items())))
+@pytest.mark.parametrize("batch", [1, 7, 50])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_train_epoch_matches_numpy_steps(opt, batch, weighted, dtype):
+    units = (6, 5, 4)
+    X, Y, params, sw = make_problem(units, "softmax", n=50)
+    sw = sw if weighted else None
+    order = np.random.RandomState(1).permutation(50)
+    expected = reference_epoch(
+        params, units, X, Y, sw, "tanh", "softmax", "log_loss", 0.01, opt, order, batch
+    )
+    net = Network(units, "tanh", "softmax", params.astype(dtype))
+    optimizer = Optimizer(
+        opt["solver"], params.size, dtype, opt["lr"],
+        momentum=opt.get("momentum", 0.9), nesterov=opt.get("nesterov", True),
+        beta_1=opt.get("beta_1", 0.9), beta_2=opt.get("beta_2", 0.999),
+        epsilon=opt.get("epsilon", 1e-8),
+    )
+    data = KernelData(X, dtype, Y, sw)
+    net.train_epoch(data, "log_loss", 0.01, optimizer, order, batch)
+    rtol = 1e-10 if dtype == np.float64 else 2e-3
+    np.testing.assert_allclose(net.params, expected, rtol=rtol, atol=rtol * 1e-2)
+    if opt["solver"] == "adam":
+        assert optimizer.step == -(-50 // batch)
+
+
+def test_train_epoch_loss_sum_is_sklearn_accumulation():
+    """The returned sum is sum over batches of (batch loss before its step) x rows."""
+    units = (4, 3, 2)
+    X, Y, params, _ = make_problem(units, "logistic", n=10)
+    order = np.arange(10)
+    net = Network(units, "relu", "logistic", params.copy())
+    opt = Optimizer("sgd", params.size, np.float64, 0.05, momentum=0.0)
+    loss_sum = net.train_epoch(KernelData(X, np.float64, Y), "binary_log_loss", 0.5,
+                               opt, order, 4)
+    p = params.copy()
+    expected = 0.0
+    for start in range(0, 10, 4):
+        rows = order[start : start + 4]
+        expected += len(rows) * reference_loss(
+            p, units, X[rows], Y[rows], None, "relu", "logistic", "binary_log_loss", 0.5
+        )
+        p = p - 0.05 * reference_gradient(p, units, X[rows], Y[rows], None, "relu",
+                                          "logistic", 0.5)
+    assert loss_sum == pytest.approx(expected, rel=1e-12)
+
+
+def test_network_rejects_mismatched_inputs():
+    units = (4, 3, 2)
+    X, Y, params, _ = make_problem(units, "softmax")
+    net = Network(units, "relu", "softmax", params)
+    opt = Optimizer("adam", params.size, np.float64, 0.01)
+    with pytest.raises(ValueError, match="features"):
+        net.predict(KernelData(X[:, :3], np.float64))
+    with pytest.raises(TypeError, match="dtype"):
+        net.predict(KernelData(X, np.float32))
+    with pytest.raises(ValueError, match="out of range"):
+        net.train_epoch(KernelData(X, np.float64, Y), "log_loss", 0.0, opt,
+                        np.array([0, 99]), 2)
+    with pytest.raises(ValueError, match="Y has shape"):
+        net.train_epoch(KernelData(X, np.float64, Y[:, :1]), "log_loss", 0.0, opt,
+                        np.arange(len(X)), 2)
+    with pytest.raises(ValueError, match="parameter buffer"):
+        Network(units, "relu", "softmax", params[:-1])
