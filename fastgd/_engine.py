@@ -80,13 +80,43 @@ class KernelData:
         return self.X, self.data, self.indices, self.indptr
 
 
-def model_spec(hidden_activation, output_activation, loss, alpha, data):
+class Penalty:
+    """Regularisation of the coefficients (never the intercepts).
+
+    Parameters
+    ----------
+    alpha : float
+        L2 strength: alpha / 2 ||W||^2.
+    l1 : float
+        L1 strength: l1 ||W||_1, applied by a proximal (soft-threshold) step after
+        each mini-batch update; not available to the full-batch gradient.
+    per_batch : bool
+        True: scikit-learn's MLP convention, the penalty is divided by each batch's
+        summed sample weight. False: the caller has normalised it per sample, and it
+        is added as is (linear models: 1 / (C x total weight)).
+    fit_intercept : bool
+        False freezes the intercepts at their current values (zero for linear models).
+    """
+
+    def __init__(self, alpha=0.0, l1=0.0, per_batch=True, fit_intercept=True):
+        self.alpha = float(alpha)
+        self.l1 = float(l1)
+        self.per_batch = bool(per_batch)
+        self.fit_intercept = bool(fit_intercept)
+
+
+def model_spec(hidden_activation, output_activation, loss, penalty, data):
     """The dict the kernels convert to their ``Model`` struct."""
+    if not isinstance(penalty, Penalty):
+        penalty = Penalty(alpha=penalty)
     return {
         "hidden_activation": ACTIVATION_CODES[hidden_activation],
         "output_activation": ACTIVATION_CODES[output_activation],
         "loss": LOSS_CODES[loss],
-        "alpha": float(alpha),
+        "alpha": penalty.alpha,
+        "l1": penalty.l1,
+        "penalty_per_batch": penalty.per_batch,
+        "fit_intercept": penalty.fit_intercept,
         "sparse": data.sparse,
         "has_weights": data.has_weights,
     }
@@ -136,9 +166,10 @@ class Network:
                 f"X has {data.n_features} features, the network expects {self.units[0]}"
             )
 
-    def train_epoch(self, data, loss, alpha, optimizer, order, batch_size):
+    def train_epoch(self, data, loss, penalty, optimizer, order, batch_size):
         """One epoch of mini-batch training over the rows in ``order``.
 
+        ``penalty`` is a Penalty, or a float: scikit-learn's MLP alpha.
         Returns the summed (batch loss x batch rows), as scikit-learn accumulates it.
         """
         self._check(data)
@@ -152,7 +183,8 @@ class Network:
             raise ValueError("order holds row indices out of range")
         batch_size = int(min(max(1, batch_size), order.size))
         work = np.empty(_kernels.workspace_size(self.units, batch_size), dtype=self.dtype)
-        spec = model_spec(self.hidden_activation, self.output_activation, loss, alpha, data)
+        spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
+                          data)
         loss_sum, step = _kernels.train_epoch(
             self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
             self.units, spec, optimizer.kernel_spec(), *data.x_args(),
@@ -161,12 +193,16 @@ class Network:
         optimizer.step = step
         return loss_sum
 
-    def loss_gradient(self, data, loss, alpha):
-        """Full-batch loss; the gradient is left in ``self.grads``."""
+    def loss_gradient(self, data, loss, penalty):
+        """Full-batch loss; the gradient is left in ``self.grads``.
+
+        ``penalty`` is a Penalty without L1, or a float: scikit-learn's MLP alpha.
+        """
         self._check(data)
         rows = block_rows(self.units, data.n_samples)
         work = np.empty(_kernels.workspace_size(self.units, rows), dtype=self.dtype)
-        spec = model_spec(self.hidden_activation, self.output_activation, loss, alpha, data)
+        spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
+                          data)
         return _kernels.loss_gradient(
             self.params, self.grads, work, self.units, spec, *data.x_args(),
             data.Y, data.sample_weight, rows,

@@ -16,7 +16,7 @@ Python caller (``fastgd._engine``) before the call.
 """
 
 from cython cimport floating
-from libc.math cimport exp, log, tanh, sqrt, fmax, INFINITY
+from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, fmax
 from libc.string cimport memcpy, memset
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 
@@ -60,7 +60,10 @@ ctypedef struct Model:
     int hidden_activation
     int output_activation
     int loss
-    double alpha          # L2 penalty, scaled by 1 / (summed sample weight) per batch
+    double alpha          # L2 penalty: alpha / 2 ||W||^2 (coefs only)
+    double l1             # L1 penalty: l1 ||W||_1, by a proximal step (mini-batch only)
+    bint penalty_per_batch  # divide the penalty by each batch's weight sum (MLP) or not
+    bint fit_intercept    # update the intercepts (else they stay as they are)
     bint sparse           # X given as CSR arrays instead of a dense matrix
     bint has_weights      # sample_weight given
 
@@ -99,9 +102,31 @@ cdef inline void _gemm(char trans_a, char trans_b, int m, int n, int k,
 # Element-wise pieces
 # ---------------------------------------------------------------------------
 
+# Single-precision libm calls for float32, so float data never round-trips via double.
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
 cdef inline floating _logistic(floating x) noexcept nogil:
     # 1 / (1 + exp(-x)) saturates cleanly at both ends (exp(-x) -> inf gives 0).
-    return 1.0 / (1.0 + exp(-x))
+    return 1 / (1 + _exp(-x))
 
 
 cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
@@ -122,13 +147,13 @@ cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
                     row[j] = 0
         elif activation == ACT_TANH:
             for j in range(n_cols):
-                row[j] = tanh(row[j])
+                row[j] = _tanh(row[j])
         elif activation == ACT_LOGISTIC:
             for j in range(n_cols):
                 row[j] = _logistic(row[j])
         elif activation == ACT_EXP:
             for j in range(n_cols):
-                row[j] = exp(row[j])
+                row[j] = _exp(row[j])
         elif activation == ACT_SOFTMAX:
             # Subtract the row maximum so exp never overflows.
             row_max = row[0]
@@ -137,7 +162,7 @@ cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
                     row_max = row[j]
             total = 0
             for j in range(n_cols):
-                row[j] = exp(row[j] - row_max)
+                row[j] = _exp(row[j] - row_max)
                 total += row[j]
             for j in range(n_cols):
                 row[j] /= total
@@ -309,57 +334,129 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                                    hidden_activation)
 
 
-cdef double _update(const Layout *lay, floating *params, const floating *grads,
-                    floating *state_1, floating *state_2, double alpha,
-                    double weight_sum, const Optimizer *opt,
-                    double adam_rate) noexcept nogil:
-    """One optimizer step over the flat buffer; returns the new sum of squared coefs.
+cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s,
+                      Py_ssize_t n, floating alpha, floating weight_sum,
+                      floating beta_1, floating beta_2, floating epsilon,
+                      floating rate) noexcept nogil:
+    """Adam over n parameters.
 
-    The gradient of each parameter is (raw + alpha * w) / weight_sum for coefs and
-    raw / weight_sum for intercepts, as scikit-learn's _compute_loss_grad.
-
-    sgd:   v := momentum * v - lr * g;  w += v, or w += momentum * v - lr * g (Nesterov)
-    adam:  m := b1 m + (1 - b1) g;  s := b2 s + (1 - b2) g^2;
-           w += -rate * m / (sqrt(s) + eps), rate = lr sqrt(1 - b2^t) / (1 - b1^t)
+    g = (raw + alpha w) / weight_sum;  m := b1 m + (1 - b1) g;
+    s := b2 s + (1 - b2) g^2;  w += (-rate m) / (sqrt(s) + eps)
     """
     cdef Py_ssize_t k
-    cdef floating g, w, upd
-    cdef floating lr = opt.learning_rate
-    cdef floating mom = opt.momentum
-    cdef floating a = alpha
-    cdef floating sw = weight_sum
-    cdef floating b1 = opt.beta_1, b2 = opt.beta_2, eps = opt.epsilon
-    cdef floating one_minus_b1 = 1 - opt.beta_1, one_minus_b2 = 1 - opt.beta_2
-    cdef floating rate = adam_rate
-    cdef double sumsq = 0.0
-    for k in range(lay.n_params):
-        if k < lay.n_coefs:
-            g = (grads[k] + a * params[k]) / sw
-        else:
-            g = grads[k] / sw
-        if opt.solver == SOLVER_ADAM:
-            state_1[k] = b1 * state_1[k] + one_minus_b1 * g
-            state_2[k] = b2 * state_2[k] + one_minus_b2 * (g * g)
-            upd = (-rate * state_1[k]) / (sqrt(state_2[k]) + eps)
-        else:
-            state_1[k] = mom * state_1[k] - lr * g
-            if opt.nesterov:
-                upd = mom * state_1[k] - lr * g
-            else:
-                upd = state_1[k]
-        w = params[k] + upd
-        params[k] = w
-        if k < lay.n_coefs:
-            sumsq += <double> w * w
-    return sumsq
+    cdef floating g
+    cdef floating one_minus_b1 = 1 - beta_1, one_minus_b2 = 1 - beta_2
+    for k in range(n):
+        g = (raw[k] + alpha * w[k]) / weight_sum
+        m[k] = beta_1 * m[k] + one_minus_b1 * g
+        s[k] = beta_2 * s[k] + one_minus_b2 * (g * g)
+        w[k] = w[k] + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
 
 
-cdef double _coef_sumsq(const Layout *lay, const floating *params) noexcept nogil:
+cdef void _sgd_range(floating *w, const floating *raw, floating *velocity,
+                     Py_ssize_t n, floating alpha, floating weight_sum,
+                     floating lr, floating momentum, bint nesterov) noexcept nogil:
+    """Momentum SGD over n parameters.
+
+    g = (raw + alpha w) / weight_sum;  v := momentum v - lr g;
+    w += v, or w += momentum v - lr g with Nesterov's momentum.
+    """
     cdef Py_ssize_t k
-    cdef double s = 0.0
+    cdef floating g
+    if nesterov:
+        for k in range(n):
+            g = (raw[k] + alpha * w[k]) / weight_sum
+            velocity[k] = momentum * velocity[k] - lr * g
+            w[k] = w[k] + (momentum * velocity[k] - lr * g)
+    else:
+        for k in range(n):
+            g = (raw[k] + alpha * w[k]) / weight_sum
+            velocity[k] = momentum * velocity[k] - lr * g
+            w[k] = w[k] + velocity[k]
+
+
+cdef double _penalty_pass(floating *w, const floating *s, Py_ssize_t n, double l1,
+                          int solver, double step, double epsilon,
+                          double *sumsq) noexcept nogil:
+    """Soft-threshold w by l1 x (each coordinate's step) if l1 > 0; return sum |w|.
+
+    The proximal step of the L1 term gives exact zeros. The step is the learning
+    rate for sgd and rate / (sqrt(s) + eps) per coordinate for adam. ``sumsq``
+    receives sum w^2 of the result (the L2 term of the next batch's loss).
+    """
+    cdef Py_ssize_t k
+    cdef double sq = 0.0, ab = 0.0, t, x
+    for k in range(n):
+        x = w[k]
+        if l1 > 0:
+            if solver == SOLVER_ADAM:
+                t = l1 * step / (sqrt(<double> s[k]) + epsilon)
+            else:
+                t = l1 * step
+            if x > t:
+                x = x - t
+            elif x < -t:
+                x = x + t
+            else:
+                x = 0.0
+            w[k] = <floating> x
+            x = w[k]
+        sq += x * x
+        ab += fabs(x)
+    sumsq[0] = sq
+    return ab
+
+
+cdef void _update(const Layout *lay, const Model *model, floating *params,
+                  const floating *grads, floating *state_1, floating *state_2,
+                  double weight_sum, const Optimizer *opt, double adam_rate,
+                  double *sumsq, double *sumabs) noexcept nogil:
+    """One optimizer step over the flat buffer, then the L1 proximal step.
+
+    The coef gradient is (raw + a w) / weight_sum with a = alpha when the penalty is
+    per batch (scikit-learn's MLP: _compute_loss_grad) and a = alpha x weight_sum
+    when it is per sample (linear models); intercepts get a = 0 and no L1, and stay
+    untouched without fit_intercept. Two passes (coefs, intercepts) keep the inner
+    loops branch-free so they vectorise. sumsq / sumabs receive the new penalties.
+    """
+    cdef Py_ssize_t nc = lay.n_coefs, ni = lay.n_params - lay.n_coefs
+    cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
+    cdef double l1 = model.l1 / weight_sum if model.penalty_per_batch else model.l1
+    if opt.solver == SOLVER_ADAM:
+        _adam_range(params, grads, state_1, state_2, nc, a, weight_sum,
+                    opt.beta_1, opt.beta_2, opt.epsilon, adam_rate)
+        if model.fit_intercept:
+            _adam_range(params + nc, grads + nc, state_1 + nc, state_2 + nc, ni, 0,
+                        weight_sum, opt.beta_1, opt.beta_2, opt.epsilon, adam_rate)
+        sumabs[0] = _penalty_pass(params, state_2, nc, l1, opt.solver, adam_rate,
+                                  opt.epsilon, sumsq)
+    else:
+        _sgd_range(params, grads, state_1, nc, a, weight_sum,
+                   opt.learning_rate, opt.momentum, opt.nesterov)
+        if model.fit_intercept:
+            _sgd_range(params + nc, grads + nc, state_1 + nc, ni, 0, weight_sum,
+                       opt.learning_rate, opt.momentum, opt.nesterov)
+        sumabs[0] = _penalty_pass(params, state_2, nc, l1, opt.solver,
+                                  opt.learning_rate, opt.epsilon, sumsq)
+
+
+cdef inline double _penalty(const Model *model, double sumsq, double sumabs,
+                            double weight_sum) noexcept nogil:
+    """alpha / 2 ||W||^2 + l1 ||W||_1, divided by the weight sum when per batch."""
+    cdef double value = 0.5 * model.alpha * sumsq + model.l1 * sumabs
+    return value / weight_sum if model.penalty_per_batch else value
+
+
+cdef double _coef_sums(const Layout *lay, const floating *params,
+                       double *sumsq) noexcept nogil:
+    """sum |w| over the coefs (returned) and sum w^2 (into sumsq)."""
+    cdef Py_ssize_t k
+    cdef double sq = 0.0, ab = 0.0
     for k in range(lay.n_coefs):
-        s += <double> params[k] * params[k]
-    return s
+        sq += <double> params[k] * params[k]
+        ab += fabs(params[k])
+    sumsq[0] = sq
+    return ab
 
 
 cdef void _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
@@ -475,7 +572,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef Py_ssize_t n_samples = order.shape[0]
     cdef Py_ssize_t n_out = units[units.shape[0] - 1]
     cdef Py_ssize_t start, stop, n_rows, i, batch_index = 0
-    cdef double loss_sum = 0.0, batch_loss, weight_sum, sumsq, adam_rate = 0.0
+    cdef double loss_sum = 0.0, batch_loss, weight_sum, sumsq, sumabs, adam_rate = 0.0
     cdef long long step = opt.step
     cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
     cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
@@ -485,7 +582,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
 
     with nogil:
         _split_workspace(&lay, &work[0], batch_size, &x_block, acts, deltas)
-        sumsq = _coef_sumsq(&lay, &params[0])
+        sumabs = _coef_sums(&lay, &params[0], &sumsq)
         start = 0
         while start < n_samples:
             stop = min(start + batch_size, n_samples)
@@ -503,9 +600,10 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                     weight_sum += sample_weight[order[i]]
             else:
                 weight_sum = n_rows
-            # The batch loss seen by scikit-learn: data term plus the L2 term of the
-            # weights used for this batch (sumsq is kept current by _update).
-            batch_loss = batch_loss / weight_sum + 0.5 * model.alpha * sumsq / weight_sum
+            # The batch loss seen by scikit-learn: data term plus the penalty of the
+            # weights used for this batch (sumsq, sumabs are kept current by _update).
+            batch_loss = batch_loss / weight_sum + _penalty(&model, sumsq, sumabs,
+                                                            weight_sum)
             loss_sum += batch_loss * n_rows
             _backward(&lay, &params[0], &grads[0], x_block, acts, deltas, n_rows,
                       model.hidden_activation, False)
@@ -513,8 +611,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 step += 1
                 adam_rate = (opt.learning_rate * sqrt(1 - opt.beta_2 ** step)
                              / (1 - opt.beta_1 ** step))
-            sumsq = _update(&lay, &params[0], &grads[0], &state_1[0], &state_2[0],
-                            model.alpha, weight_sum, &opt, adam_rate)
+            _update(&lay, &model, &params[0], &grads[0], &state_1[0], &state_2[0],
+                    weight_sum, &opt, adam_rate, &sumsq, &sumabs)
             start = stop
             batch_index += 1
             if batch_index % SIGNAL_CHECK_INTERVAL == 0:
@@ -537,7 +635,8 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
 
         loss = sum_i w_i loss_i / sum_i w_i + alpha / 2 * ||coefs||^2 / sum_i w_i
 
-    and the loss is returned.
+    and the loss is returned (per-sample penalties, ``penalty_per_batch`` False,
+    are added without the division by the weight sum).
     """
     cdef Py_ssize_t coef_offset[64]
     cdef Py_ssize_t intercept_offset[64]
@@ -548,13 +647,15 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     cdef Layout lay
     if units.shape[0] > 65:
         raise ValueError("at most 64 weight layers are supported")
+    if model.l1 != 0:
+        raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
     _fill_layout(&lay, units, coef_offset, intercept_offset)
 
     cdef Py_ssize_t n_samples = Y.shape[0]
     cdef Py_ssize_t n_out = units[units.shape[0] - 1]
     cdef Py_ssize_t start, stop, n_rows, k
     cdef double data_loss = 0.0, weight_sum = 0.0, sumsq
-    cdef floating a = model.alpha
+    cdef floating a
     cdef floating sw
     cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
     cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
@@ -589,13 +690,16 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
         else:
             weight_sum = n_samples
         sw = weight_sum
-        sumsq = _coef_sumsq(&lay, &params[0])
+        a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
+        _coef_sums(&lay, &params[0], &sumsq)
         for k in range(lay.n_params):
             if k < lay.n_coefs:
                 grads[k] = (grads[k] + a * params[k]) / sw
-            else:
+            elif model.fit_intercept:
                 grads[k] = grads[k] / sw
-    return data_loss / weight_sum + 0.5 * model.alpha * sumsq / weight_sum
+            else:
+                grads[k] = 0
+    return data_loss / weight_sum + _penalty(&model, sumsq, 0.0, weight_sum)
 
 
 def forward(const floating[::1] params, floating[::1] work,

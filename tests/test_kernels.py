@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from fastgd import _kernels
-from fastgd._engine import KernelData, Network, Optimizer, unpack
+from fastgd._engine import KernelData, Network, Optimizer, Penalty, model_spec, unpack
 
 # (output activation, loss) pairs the estimators use.
 OUTPUTS = [
@@ -159,8 +159,7 @@ def test_forward_in_blocks_matches_reference():
     X, _, params, _ = make_problem(units, "softmax", n=1000)
     coefs, intercepts = unpack(params, units)
     expected = _act("softmax", np.tanh(X @ coefs[0] + intercepts[0]) @ coefs[1] + intercepts[1])
-    spec = {"hidden_activation": 2, "output_activation": 4, "loss": 0, "alpha": 0.0,
-            "sparse": False, "has_weights": False}
+    spec = model_spec("tanh", "softmax", "squared_error", 0.0, KernelData(X, np.float64))
     empty = np.empty(0, dtype=np.intp)
     for rows in (1, 7, 64, 1000):
         out = np.empty((1000, 4))
@@ -305,3 +304,62 @@ def test_network_rejects_mismatched_inputs():
                         np.arange(len(X)), 2)
     with pytest.raises(ValueError, match="parameter buffer"):
         Network(units, "relu", "softmax", params[:-1])
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_per_sample_penalty_with_l1_prox_matches_numpy(solver, fit_intercept):
+    """Linear-model penalties: alpha and l1 added per sample (not divided by the
+    batch weight), L1 by soft-thresholding with each coordinate's step."""
+    units = (6, 2)
+    X, Y, params, sw = make_problem(units, "identity", n=30)
+    alpha, l1, lr, batch = 0.3, 0.5, 0.05, 8
+    order = np.arange(30)
+    p = params.copy()
+    nc = 12
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    for t, start in enumerate(range(0, 30, batch), start=1):
+        rows = order[start : start + batch]
+        g = reference_gradient(p, units, X[rows], Y[rows], sw[rows], "identity",
+                               "identity", 0.0)
+        g[:nc] += alpha * p[:nc]
+        if not fit_intercept:
+            g[nc:] = 0
+        if solver == "sgd":
+            p -= lr * g
+            step = np.full(nc, lr)
+        else:
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g**2
+            rate = lr * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+            p -= rate * m / (np.sqrt(v) + 1e-8)
+            step = rate / (np.sqrt(v[:nc]) + 1e-8)
+        p[:nc] = np.sign(p[:nc]) * np.maximum(np.abs(p[:nc]) - l1 * step, 0)
+    net = Network(units, "identity", "identity", params.copy())
+    opt = Optimizer(solver, params.size, np.float64, lr, momentum=0.0)
+    penalty = Penalty(alpha=alpha, l1=l1, per_batch=False, fit_intercept=fit_intercept)
+    net.train_epoch(KernelData(X, np.float64, Y, sw), "squared_error", penalty, opt,
+                    order, batch)
+    np.testing.assert_allclose(net.params, p, rtol=1e-10, atol=1e-12)
+    assert np.any(net.params[:nc] == 0)  # the proximal step gives exact zeros
+    if not fit_intercept:
+        np.testing.assert_array_equal(net.params[nc:], params[nc:])
+
+
+def test_full_batch_per_sample_penalty():
+    units = (5, 3)
+    X, Y, params, sw = make_problem(units, "softmax", n=20)
+    net = Network(units, "identity", "softmax", params.copy())
+    penalty = Penalty(alpha=0.7, per_batch=False, fit_intercept=False)
+    value = net.loss_gradient(KernelData(X, np.float64, Y, sw), "log_loss", penalty)
+    coefs = params[:15]
+    expected = reference_loss(params, units, X, Y, sw, "identity", "softmax", "log_loss",
+                              0.0) + 0.35 * (coefs**2).sum()
+    assert value == pytest.approx(expected, rel=1e-12)
+    g = reference_gradient(params, units, X, Y, sw, "identity", "softmax", 0.0)
+    g[:15] += 0.7 * coefs
+    g[15:] = 0
+    np.testing.assert_allclose(net.grads, g, rtol=1e-11, atol=1e-14)
+    with pytest.raises(ValueError, match="L1"):
+        net.loss_gradient(KernelData(X, np.float64, Y, sw), "log_loss", Penalty(l1=0.1))
