@@ -5,6 +5,9 @@ C-contiguous arrays of one working dtype, CSR index arrays as ``np.intp``, targe
 as a 2-D array of the working dtype, and workspaces sized for the block.
 """
 
+import os
+from contextlib import nullcontext
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -17,6 +20,52 @@ SOLVER_CODES = _kernels.SOLVER_CODES
 # Rows per block for prediction and full-batch gradients: enough for efficient GEMMs,
 # small enough that the workspace stays a few MB whatever n_samples is.
 _BLOCK_ELEMENTS = 1 << 20
+
+
+# Threading policy. Each OpenMP thread takes a slice of a batch's rows and calls
+# single-threaded BLAS on it; that pays off only when a slice carries enough work,
+# since every batch costs two fork/joins (gradient, update) of a few microseconds.
+# Measured on the 2-core reference machine (benchmarks/NOTES.md).
+_MIN_FLOPS_PER_THREAD = 2_000_000
+
+
+def available_threads():
+    """Threads fastgd may use: FASTGD_NUM_THREADS if set, else the usable cores."""
+    env = os.environ.get("FASTGD_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    if not _kernels.openmp_enabled():
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def threads_for(units, rows):
+    """OpenMP threads for blocks of ``rows`` rows through the network ``units``."""
+    flops_per_row = 6 * sum(a * b for a, b in zip(units[:-1], units[1:]))
+    by_work = int(rows * flops_per_row // _MIN_FLOPS_PER_THREAD)
+    return max(1, min(available_threads(), by_work, rows, 64))
+
+
+_blas_controller = None
+
+
+def single_threaded_blas(n_threads):
+    """Context limiting BLAS to 1 thread while our own OpenMP threads call it.
+
+    Two thread pools on the same cores (OpenBLAS's spinning threads and ours) slow
+    each other down several times over, so BLAS yields while we parallelise.
+    """
+    global _blas_controller
+    if n_threads <= 1:
+        return nullcontext()
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def layer_shapes(units):
@@ -182,14 +231,17 @@ class Network:
         if order.min() < 0 or order.max() >= data.n_samples:
             raise ValueError("order holds row indices out of range")
         batch_size = int(min(max(1, batch_size), order.size))
-        work = np.empty(_kernels.workspace_size(self.units, batch_size), dtype=self.dtype)
+        n_threads = threads_for(self.units, batch_size)
+        work = np.empty(_kernels.workspace_size(self.units, -(-batch_size // n_threads),
+                                                n_threads), dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        loss_sum, step = _kernels.train_epoch(
-            self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
-            self.units, spec, optimizer.kernel_spec(), *data.x_args(),
-            data.Y, data.sample_weight, order, batch_size,
-        )
+        with single_threaded_blas(n_threads):
+            loss_sum, step = _kernels.train_epoch(
+                self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
+                self.units, spec, optimizer.kernel_spec(), *data.x_args(),
+                data.Y, data.sample_weight, order, batch_size, n_threads,
+            )
         optimizer.step = step
         return loss_sum
 
@@ -200,13 +252,17 @@ class Network:
         """
         self._check(data)
         rows = block_rows(self.units, data.n_samples)
-        work = np.empty(_kernels.workspace_size(self.units, rows), dtype=self.dtype)
+        n_threads = threads_for(self.units, -(-data.n_samples // rows) * rows)
+        n_threads = min(n_threads, -(-data.n_samples // rows))  # a block per thread
+        work = np.empty(_kernels.workspace_size(self.units, rows, n_threads),
+                        dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        return _kernels.loss_gradient(
-            self.params, self.grads, work, self.units, spec, *data.x_args(),
-            data.Y, data.sample_weight, rows,
-        )
+        with single_threaded_blas(n_threads):
+            return _kernels.loss_gradient(
+                self.params, self.grads, work, self.units, spec, *data.x_args(),
+                data.Y, data.sample_weight, rows, n_threads,
+            )
 
     def predict(self, data):
         """Output-layer activations for every row, computed in bounded blocks."""
@@ -215,10 +271,15 @@ class Network:
         if data.n_samples == 0:
             return out
         rows = block_rows(self.units, data.n_samples)
-        work = np.empty(_kernels.workspace_size(self.units, rows), dtype=self.dtype)
+        n_threads = min(threads_for(self.units, data.n_samples),
+                        -(-data.n_samples // rows))
+        work = np.empty(_kernels.workspace_size(self.units, rows, n_threads),
+                        dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation,
                           "squared_error", 0.0, data)
-        _kernels.forward(self.params, work, self.units, spec, *data.x_args(), out, rows)
+        with single_threaded_blas(n_threads):
+            _kernels.forward(self.params, work, self.units, spec, *data.x_args(), out,
+                             rows, n_threads)
         return out
 
 

@@ -20,9 +20,26 @@ from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, fmax
 from libc.string cimport memcpy, memset
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define FASTGD_HAS_OPENMP 1
+    #else
+    #define FASTGD_HAS_OPENMP 0
+    #endif
+    """
+    int FASTGD_HAS_OPENMP
+
+
+def openmp_enabled():
+    """True when the kernels were compiled with OpenMP (else n_threads > 1 runs serially)."""
+    return bool(FASTGD_HAS_OPENMP)
+
+
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
 from scipy.linalg.cython_blas cimport sgemm, dgemm
+from cython.parallel cimport prange, threadid
 
 import numpy as np
 
@@ -143,8 +160,8 @@ cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
             pass
         elif activation == ACT_RELU:
             for j in range(n_cols):
-                if row[j] < 0:  # keeps NaN visible, as np.maximum(z, 0)
-                    row[j] = 0
+                # A select, not a branch (vectorises); NaN stays NaN as np.maximum.
+                row[j] = 0 if row[j] < 0 else row[j]
         elif activation == ACT_TANH:
             for j in range(n_cols):
                 row[j] = _tanh(row[j])
@@ -174,8 +191,9 @@ cdef void _activation_derivative(floating *delta, const floating *z, Py_ssize_t 
     cdef Py_ssize_t k
     if activation == ACT_RELU:
         for k in range(size):
-            if z[k] == 0:
-                delta[k] = 0
+            # A select, not a branch: the sign pattern of z is random, so a branch
+            # would mispredict about half the time.
+            delta[k] = 0 if z[k] == 0 else delta[k]
     elif activation == ACT_TANH:
         for k in range(size):
             delta[k] *= 1 - z[k] * z[k]
@@ -407,37 +425,49 @@ cdef double _penalty_pass(floating *w, const floating *s, Py_ssize_t n, double l
     return ab
 
 
-cdef void _update(const Layout *lay, const Model *model, floating *params,
-                  const floating *grads, floating *state_1, floating *state_2,
-                  double weight_sum, const Optimizer *opt, double adam_rate,
-                  double *sumsq, double *sumabs) noexcept nogil:
-    """One optimizer step over the flat buffer, then the L1 proximal step.
+cdef void _update_range(const Layout *lay, const Model *model, floating *params,
+                        const floating *grads, floating *state_1, floating *state_2,
+                        Py_ssize_t lo, Py_ssize_t hi, double weight_sum,
+                        const Optimizer *opt, double adam_rate,
+                        double *sumsq, double *sumabs) noexcept nogil:
+    """One optimizer step over params[lo:hi], then the L1 proximal step.
 
     The coef gradient is (raw + a w) / weight_sum with a = alpha when the penalty is
     per batch (scikit-learn's MLP: _compute_loss_grad) and a = alpha x weight_sum
     when it is per sample (linear models); intercepts get a = 0 and no L1, and stay
-    untouched without fit_intercept. Two passes (coefs, intercepts) keep the inner
-    loops branch-free so they vectorise. sumsq / sumabs receive the new penalties.
+    untouched without fit_intercept. The coef and intercept parts of the range are
+    separate passes so the inner loops are branch-free and vectorise. sumsq and
+    sumabs receive sum w^2 and sum |w| over the coefs in the range.
     """
-    cdef Py_ssize_t nc = lay.n_coefs, ni = lay.n_params - lay.n_coefs
+    cdef Py_ssize_t nc = lay.n_coefs
+    cdef Py_ssize_t c_lo = lo, c_hi = min(hi, nc)      # coef part of the range
+    cdef Py_ssize_t i_lo = max(lo, nc), i_hi = hi      # intercept part
     cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
     cdef double l1 = model.l1 / weight_sum if model.penalty_per_batch else model.l1
+    cdef double step = adam_rate if opt.solver == SOLVER_ADAM else opt.learning_rate
+    sumsq[0] = 0.0
+    sumabs[0] = 0.0
     if opt.solver == SOLVER_ADAM:
-        _adam_range(params, grads, state_1, state_2, nc, a, weight_sum,
-                    opt.beta_1, opt.beta_2, opt.epsilon, adam_rate)
-        if model.fit_intercept:
-            _adam_range(params + nc, grads + nc, state_1 + nc, state_2 + nc, ni, 0,
-                        weight_sum, opt.beta_1, opt.beta_2, opt.epsilon, adam_rate)
-        sumabs[0] = _penalty_pass(params, state_2, nc, l1, opt.solver, adam_rate,
-                                  opt.epsilon, sumsq)
+        if c_hi > c_lo:
+            _adam_range(params + c_lo, grads + c_lo, state_1 + c_lo, state_2 + c_lo,
+                        c_hi - c_lo, a, weight_sum, opt.beta_1, opt.beta_2,
+                        opt.epsilon, adam_rate)
+        if model.fit_intercept and i_hi > i_lo:
+            _adam_range(params + i_lo, grads + i_lo, state_1 + i_lo, state_2 + i_lo,
+                        i_hi - i_lo, 0, weight_sum, opt.beta_1, opt.beta_2,
+                        opt.epsilon, adam_rate)
     else:
-        _sgd_range(params, grads, state_1, nc, a, weight_sum,
-                   opt.learning_rate, opt.momentum, opt.nesterov)
-        if model.fit_intercept:
-            _sgd_range(params + nc, grads + nc, state_1 + nc, ni, 0, weight_sum,
-                       opt.learning_rate, opt.momentum, opt.nesterov)
-        sumabs[0] = _penalty_pass(params, state_2, nc, l1, opt.solver,
-                                  opt.learning_rate, opt.epsilon, sumsq)
+        if c_hi > c_lo:
+            _sgd_range(params + c_lo, grads + c_lo, state_1 + c_lo, c_hi - c_lo, a,
+                       weight_sum, opt.learning_rate, opt.momentum, opt.nesterov)
+        if model.fit_intercept and i_hi > i_lo:
+            _sgd_range(params + i_lo, grads + i_lo, state_1 + i_lo, i_hi - i_lo, 0,
+                       weight_sum, opt.learning_rate, opt.momentum, opt.nesterov)
+    if c_hi > c_lo:
+        # sgd has no second moment; _penalty_pass reads it only for adam.
+        sumabs[0] = _penalty_pass(params + c_lo,
+                                  state_2 + c_lo if opt.solver == SOLVER_ADAM else state_2,
+                                  c_hi - c_lo, l1, opt.solver, step, opt.epsilon, sumsq)
 
 
 cdef inline double _penalty(const Model *model, double sumsq, double sumabs,
@@ -506,6 +536,71 @@ cdef void _split_workspace(const Layout *lay, floating *work, Py_ssize_t n_rows,
     deltas[lay.n_layers] = work
 
 
+ctypedef struct Input:
+    # The rows of one data set, as raw pointers (cast to floating * where used).
+    const void *x            # dense rows, or NULL when sparse
+    const void *x_data       # CSR arrays when sparse
+    const Py_ssize_t *x_indices
+    const Py_ssize_t *x_indptr
+    const void *y            # targets (n_samples x n_outputs)
+    const void *sample_weight  # or NULL
+
+
+cdef enum:
+    MAX_LAYERS = 64
+    MAX_THREADS = 64
+
+
+cdef double _slice_gradient(const Layout *lay, const Model *model, const Input *data,
+                            const floating *params, floating *grads, floating *work,
+                            Py_ssize_t capacity, const Py_ssize_t *rows,
+                            Py_ssize_t row_start, Py_ssize_t n_rows,
+                            bint accumulate) noexcept nogil:
+    """Raw gradient (into grads) and weighted data loss (returned) of some rows.
+
+    The rows are row_start .. row_start + n_rows - 1, through ``rows`` if not NULL.
+    ``work`` is one thread's workspace for ``capacity`` >= n_rows rows. Dense rows
+    that are contiguous in X are used in place; others are gathered first.
+    """
+    cdef floating *acts[MAX_LAYERS + 1]
+    cdef floating *deltas[MAX_LAYERS + 1]
+    cdef floating *x_block
+    cdef const floating *inp
+    cdef Py_ssize_t n_features = lay.units[0]
+    _split_workspace(lay, work, capacity, &x_block, acts, deltas)
+    if model.sparse or rows != NULL:
+        _gather_rows(<const floating *> data.x, <const floating *> data.x_data,
+                     data.x_indices, data.x_indptr, model.sparse, rows, row_start,
+                     n_rows, n_features, x_block)
+        inp = x_block
+    else:
+        inp = <const floating *> data.x + row_start * n_features
+    _forward(lay, params, inp, acts, n_rows, model.hidden_activation,
+             model.output_activation)
+    cdef double loss = _output_loss_delta(
+        acts[lay.n_layers], <const floating *> data.y,
+        <const floating *> data.sample_weight, rows, row_start, n_rows,
+        lay.units[lay.n_layers], model.loss, model.has_weights)
+    _backward(lay, params, grads, inp, acts, deltas, n_rows, model.hidden_activation,
+              accumulate)
+    return loss
+
+
+cdef void _sum_gradients(floating *grads, const floating *extra, Py_ssize_t stride,
+                         Py_ssize_t n_extra, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """grads[lo:hi] += the other threads' gradients, in thread order (deterministic)."""
+    cdef Py_ssize_t t, k
+    cdef const floating *g
+    for t in range(n_extra):
+        g = extra + t * stride
+        for k in range(lo, hi):
+            grads[k] += g[k]
+
+
+cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
 def parameter_count(const Py_ssize_t[::1] units):
     """Number of parameters (coefs then intercepts) of the network ``units``."""
     cdef Py_ssize_t l, n = 0
@@ -514,14 +609,30 @@ def parameter_count(const Py_ssize_t[::1] units):
     return n
 
 
-def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows):
-    """Number of elements the ``work`` buffer needs for blocks of ``n_rows`` rows."""
-    return _workspace_size(units, n_rows)
+def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows, int n_threads=1):
+    """Elements of the ``work`` buffer for blocks of ``n_rows`` rows on n_threads.
+
+    Each thread gets a workspace for ceil(n_rows / n_threads) rows (the whole
+    n_rows for full-batch blocks, see ``threads_share_rows``), and every thread
+    but the first a private gradient buffer.
+    """
+    return n_threads * _workspace_size(units, n_rows) + (
+        (n_threads - 1) * parameter_count(units))
 
 
-# ---------------------------------------------------------------------------
-# Python-facing kernels
-# ---------------------------------------------------------------------------
+cdef Input _input(const floating[:, ::1] X, const floating[::1] X_data,
+                  const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
+                  const floating[:, ::1] Y, const floating[::1] sample_weight,
+                  const Model *model) noexcept:
+    cdef Input data
+    data.x = &X[0, 0] if X.shape[0] > 0 else NULL
+    data.x_data = &X_data[0] if X_data.shape[0] > 0 else NULL
+    data.x_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
+    data.x_indptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
+    data.y = &Y[0, 0] if Y.shape[0] > 0 else NULL
+    data.sample_weight = &sample_weight[0] if model.has_weights else NULL
+    return data
+
 
 def train_epoch(floating[::1] params, floating[::1] grads,
                 floating[::1] state_1, floating[::1] state_2,
@@ -530,19 +641,25 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 const floating[:, ::1] X, const floating[::1] X_data,
                 const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
-                const Py_ssize_t[::1] order, Py_ssize_t batch_size):
+                const Py_ssize_t[::1] order, Py_ssize_t batch_size, int n_threads):
     """Train one epoch of mini-batch gradient descent, in place, without the GIL.
 
     Batches are consecutive slices of ``order`` (the last one may be smaller).
     For each batch: gather its rows, forward pass, loss and output delta,
     backward pass, and one fused optimizer update of ``params``.
 
+    With n_threads > 1 each batch's rows are split into n_threads contiguous
+    slices, one per OpenMP thread (each calling single-threaded BLAS on its
+    slice), the private gradients are summed in thread order and the update is
+    split over parameter ranges. Results are then bitwise reproducible for a
+    given n_threads, and equal to the 1-thread result up to rounding.
+
     Parameters
     ----------
     params, grads : flat buffers (coefs then intercepts of every layer)
     state_1, state_2 : optimizer state: sgd velocity in state_1; adam's first and
-        second moments.
-    work : buffer of at least ``workspace_size(units, batch_size)`` elements.
+        second moments (state_2 may be a 1-element stand-in for sgd).
+    work : ``workspace_size(units, batch_size, n_threads)`` elements.
     units : layer widths, units[0] = n_features, units[-1] = n_outputs.
     model, opt : dicts converted to the Model / Optimizer structs.
     X : dense rows (n_samples x n_features), or (0 x n_features) when sparse.
@@ -550,50 +667,62 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     Y : encoded targets (n_samples x n_outputs).
     sample_weight : (n_samples,) or empty.
     order : the row order of this epoch (a permutation or arange).
+    batch_size : rows per batch.
+    n_threads : OpenMP threads (1 runs everything on the calling thread).
 
     Returns
     -------
     loss_sum : float
-        Sum over batches of (batch loss including the L2 term) x (batch rows),
+        Sum over batches of (batch loss including the penalty) x (batch rows),
         as scikit-learn accumulates it.
     step : int
         Adam's time step after the epoch.
     """
-    cdef Py_ssize_t coef_offset[64]
-    cdef Py_ssize_t intercept_offset[64]
-    cdef floating *acts[65]
-    cdef floating *deltas[65]
-    cdef floating *x_block
+    cdef Py_ssize_t coef_offset[MAX_LAYERS]
+    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
+    cdef double part_loss[MAX_THREADS]
+    cdef double part_sq[MAX_THREADS]
+    cdef double part_abs[MAX_THREADS]
     cdef Layout lay
-    if units.shape[0] > 65:
+    if units.shape[0] > MAX_LAYERS + 1:
         raise ValueError("at most 64 weight layers are supported")
+    if not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be in [1, {MAX_THREADS}], got {n_threads}")
     _fill_layout(&lay, units, coef_offset, intercept_offset)
+    cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
-    cdef Py_ssize_t n_samples = order.shape[0]
-    cdef Py_ssize_t n_out = units[units.shape[0] - 1]
-    cdef Py_ssize_t start, stop, n_rows, i, batch_index = 0
-    cdef double loss_sum = 0.0, batch_loss, weight_sum, sumsq, sumabs, adam_rate = 0.0
+    cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
+    cdef Py_ssize_t capacity = _ceil_div(batch_size, n_threads)
+    cdef Py_ssize_t thread_work = _workspace_size(units, capacity)
+    cdef floating *extra_grads = &work[0] + n_threads * thread_work
+    cdef Py_ssize_t start, stop, n_rows, i, t, chunk, n_active, lo, hi, batch_index = 0
+    cdef Py_ssize_t param_chunk = _ceil_div(n_params, n_threads)
+    cdef double loss_sum = 0.0, batch_loss, weight_sum, adam_rate = 0.0
+    cdef double sumsq, sumabs
     cdef long long step = opt.step
-    cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
-    cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
-    cdef const Py_ssize_t *x_indices_ptr = &X_indices[0] if X_indices.shape[0] > 0 else NULL
-    cdef const Py_ssize_t *x_indptr_ptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
-    cdef const floating *sw_ptr = &sample_weight[0] if model.has_weights else NULL
 
     with nogil:
-        _split_workspace(&lay, &work[0], batch_size, &x_block, acts, deltas)
         sumabs = _coef_sums(&lay, &params[0], &sumsq)
         start = 0
         while start < n_samples:
             stop = min(start + batch_size, n_samples)
             n_rows = stop - start
-            _gather_rows(x_ptr, x_data_ptr, x_indices_ptr, x_indptr_ptr, model.sparse,
-                         &order[0], start, n_rows, units[0], x_block)
-            _forward(&lay, &params[0], x_block, acts, n_rows,
-                     model.hidden_activation, model.output_activation)
-            batch_loss = _output_loss_delta(acts[lay.n_layers], &Y[0, 0], sw_ptr,
-                                            &order[0], start, n_rows, n_out,
-                                            model.loss, model.has_weights)
+            chunk = _ceil_div(n_rows, n_threads)
+            n_active = _ceil_div(n_rows, chunk)
+            if n_active == 1:
+                batch_loss = _slice_gradient(&lay, &model, &data, &params[0], &grads[0],
+                                             &work[0], capacity, &order[0], start,
+                                             n_rows, False)
+            else:
+                for t in prange(n_active, num_threads=n_active, schedule="static"):
+                    part_loss[t] = _slice_gradient(
+                        &lay, &model, &data, &params[0],
+                        &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
+                        &work[0] + t * thread_work, capacity, &order[0],
+                        start + t * chunk, min(chunk, n_rows - t * chunk), False)
+                batch_loss = 0.0
+                for t in range(n_active):
+                    batch_loss = batch_loss + part_loss[t]
             if model.has_weights:
                 weight_sum = 0.0
                 for i in range(start, stop):
@@ -601,18 +730,31 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             else:
                 weight_sum = n_rows
             # The batch loss seen by scikit-learn: data term plus the penalty of the
-            # weights used for this batch (sumsq, sumabs are kept current by _update).
+            # weights used for this batch (sumsq, sumabs are kept current below).
             batch_loss = batch_loss / weight_sum + _penalty(&model, sumsq, sumabs,
                                                             weight_sum)
             loss_sum += batch_loss * n_rows
-            _backward(&lay, &params[0], &grads[0], x_block, acts, deltas, n_rows,
-                      model.hidden_activation, False)
             if opt.solver == SOLVER_ADAM:
                 step += 1
                 adam_rate = (opt.learning_rate * sqrt(1 - opt.beta_2 ** step)
                              / (1 - opt.beta_1 ** step))
-            _update(&lay, &model, &params[0], &grads[0], &state_1[0], &state_2[0],
-                    weight_sum, &opt, adam_rate, &sumsq, &sumabs)
+            if n_active == 1:
+                _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
+                              &state_2[0], 0, n_params, weight_sum, &opt, adam_rate,
+                              &sumsq, &sumabs)
+            else:
+                for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+                    lo = min(t * param_chunk, n_params)
+                    hi = min(lo + param_chunk, n_params)
+                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1, lo, hi)
+                    _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
+                                  &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
+                                  &part_sq[t], &part_abs[t])
+                sumsq = 0.0
+                sumabs = 0.0
+                for t in range(n_threads):
+                    sumsq = sumsq + part_sq[t]
+                    sumabs = sumabs + part_abs[t]
             start = stop
             batch_index += 1
             if batch_index % SIGNAL_CHECK_INTERVAL == 0:
@@ -626,64 +768,60 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
                   const floating[:, ::1] X, const floating[::1] X_data,
                   const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
-                  Py_ssize_t block_rows):
+                  Py_ssize_t block_rows, int n_threads):
     """Full-batch loss and gradient (scikit-learn's objective), without the GIL.
 
-    Rows are processed in blocks of ``block_rows`` (``work`` sized by
-    ``workspace_size(units, block_rows)``), accumulating the raw gradient, so
-    memory stays bounded. On return ``grads`` holds the gradient of
+    The rows are split into n_threads contiguous parts; each thread processes its
+    part in blocks of ``block_rows`` into a private gradient, and the gradients are
+    summed in thread order. ``work`` holds ``workspace_size(units, block_rows,
+    n_threads)`` elements, so memory stays bounded whatever n_samples is. On
+    return ``grads`` holds the gradient of
 
-        loss = sum_i w_i loss_i / sum_i w_i + alpha / 2 * ||coefs||^2 / sum_i w_i
+        loss = sum_i w_i loss_i / sum_i w_i + penalty
 
-    and the loss is returned (per-sample penalties, ``penalty_per_batch`` False,
-    are added without the division by the weight sum).
+    with penalty = (alpha / 2 ||coefs||^2) / sum_i w_i for the MLP convention
+    (``penalty_per_batch``) and alpha / 2 ||coefs||^2 otherwise; the loss is
+    returned. The L1 term is refused: it is not differentiable.
     """
-    cdef Py_ssize_t coef_offset[64]
-    cdef Py_ssize_t intercept_offset[64]
-    cdef floating *acts[65]
-    cdef floating *deltas[65]
-    cdef floating *x_block
-    cdef floating *inp
+    cdef Py_ssize_t coef_offset[MAX_LAYERS]
+    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
+    cdef double part_loss[MAX_THREADS]
     cdef Layout lay
-    if units.shape[0] > 65:
+    if units.shape[0] > MAX_LAYERS + 1:
         raise ValueError("at most 64 weight layers are supported")
     if model.l1 != 0:
         raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
+    if not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be in [1, {MAX_THREADS}], got {n_threads}")
     _fill_layout(&lay, units, coef_offset, intercept_offset)
+    cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
-    cdef Py_ssize_t n_samples = Y.shape[0]
-    cdef Py_ssize_t n_out = units[units.shape[0] - 1]
-    cdef Py_ssize_t start, stop, n_rows, k
-    cdef double data_loss = 0.0, weight_sum = 0.0, sumsq
-    cdef floating a
+    cdef Py_ssize_t n_samples = Y.shape[0], n_params = lay.n_params
+    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows)
+    cdef floating *extra_grads = &work[0] + n_threads * thread_work
+    cdef Py_ssize_t part = _ceil_div(n_samples, n_threads)
+    cdef Py_ssize_t t, k, lo, hi, start, stop
+    cdef double data_loss = 0.0, weight_sum = 0.0, sumsq, a
     cdef floating sw
-    cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
-    cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
-    cdef const Py_ssize_t *x_indices_ptr = &X_indices[0] if X_indices.shape[0] > 0 else NULL
-    cdef const Py_ssize_t *x_indptr_ptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
-    cdef const floating *sw_ptr = &sample_weight[0] if model.has_weights else NULL
+    cdef floating *g
 
     with nogil:
-        _split_workspace(&lay, &work[0], block_rows, &x_block, acts, deltas)
-        start = 0
-        while start < n_samples:
-            stop = min(start + block_rows, n_samples)
-            n_rows = stop - start
-            if model.sparse:
-                _gather_rows(x_ptr, x_data_ptr, x_indices_ptr, x_indptr_ptr, True,
-                             NULL, start, n_rows, units[0], x_block)
-                inp = x_block
-            else:
-                # Dense rows of a block are already contiguous: no copy.
-                inp = <floating *> x_ptr + start * units[0]
-            _forward(&lay, &params[0], inp, acts, n_rows,
-                     model.hidden_activation, model.output_activation)
-            data_loss += _output_loss_delta(acts[lay.n_layers], &Y[0, 0], sw_ptr,
-                                            NULL, start, n_rows, n_out,
-                                            model.loss, model.has_weights)
-            _backward(&lay, &params[0], &grads[0], inp, acts, deltas, n_rows,
-                      model.hidden_activation, start > 0)
-            start = stop
+        for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+            lo = min(t * part, n_samples)
+            hi = min(lo + part, n_samples)
+            g = &grads[0] if t == 0 else extra_grads + (t - 1) * n_params
+            memset(g, 0, n_params * sizeof(floating))
+            part_loss[t] = 0.0
+            start = lo
+            while start < hi:
+                stop = min(start + block_rows, hi)
+                part_loss[t] += _slice_gradient(
+                    &lay, &model, &data, &params[0], g, &work[0] + t * thread_work,
+                    block_rows, NULL, start, stop - start, True)
+                start = stop
+        _sum_gradients(&grads[0], extra_grads, n_params, n_threads - 1, 0, n_params)
+        for t in range(n_threads):
+            data_loss = data_loss + part_loss[t]
         if model.has_weights:
             for k in range(n_samples):
                 weight_sum += sample_weight[k]
@@ -692,9 +830,9 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
         sw = weight_sum
         a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
         _coef_sums(&lay, &params[0], &sumsq)
-        for k in range(lay.n_params):
+        for k in range(n_params):
             if k < lay.n_coefs:
-                grads[k] = (grads[k] + a * params[k]) / sw
+                grads[k] = (grads[k] + <floating> a * params[k]) / sw
             elif model.fit_intercept:
                 grads[k] = grads[k] / sw
             else:
@@ -706,42 +844,53 @@ def forward(const floating[::1] params, floating[::1] work,
             const Py_ssize_t[::1] units, Model model,
             const floating[:, ::1] X, const floating[::1] X_data,
             const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
-            floating[:, ::1] out, Py_ssize_t block_rows):
+            floating[:, ::1] out, Py_ssize_t block_rows, int n_threads):
     """out := network output for every row of X, in blocks, without the GIL.
 
-    Each block's output is copied from the workspace into ``out`` (n_samples x
-    n_outputs); ``work`` is sized by ``workspace_size(units, block_rows)``.
+    Blocks of ``block_rows`` rows are shared among n_threads threads; ``work``
+    holds ``workspace_size(units, block_rows, n_threads)`` elements.
     """
-    cdef Py_ssize_t coef_offset[64]
-    cdef Py_ssize_t intercept_offset[64]
-    cdef floating *acts[65]
-    cdef floating *deltas[65]
-    cdef floating *x_block
-    cdef floating *inp
+    cdef Py_ssize_t coef_offset[MAX_LAYERS]
+    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef Layout lay
-    if units.shape[0] > 65:
+    if units.shape[0] > MAX_LAYERS + 1:
         raise ValueError("at most 64 weight layers are supported")
+    if not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be in [1, {MAX_THREADS}], got {n_threads}")
     _fill_layout(&lay, units, coef_offset, intercept_offset)
     cdef Py_ssize_t n_samples = out.shape[0]
-    cdef Py_ssize_t n_out = units[units.shape[0] - 1]
-    cdef Py_ssize_t start, stop, n_rows
-    cdef const floating *x_ptr = &X[0, 0] if X.shape[0] > 0 else NULL
-    cdef const floating *x_data_ptr = &X_data[0] if X_data.shape[0] > 0 else NULL
-    cdef const Py_ssize_t *x_indices_ptr = &X_indices[0] if X_indices.shape[0] > 0 else NULL
-    cdef const Py_ssize_t *x_indptr_ptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
+    cdef Py_ssize_t n_blocks = _ceil_div(n_samples, block_rows)
+    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows)
+    cdef Py_ssize_t b
     with nogil:
-        _split_workspace(&lay, &work[0], block_rows, &x_block, acts, deltas)
-        start = 0
-        while start < n_samples:
-            stop = min(start + block_rows, n_samples)
-            n_rows = stop - start
-            if model.sparse:
-                _gather_rows(x_ptr, x_data_ptr, x_indices_ptr, x_indptr_ptr, True,
-                             NULL, start, n_rows, units[0], x_block)
-                inp = x_block
-            else:
-                inp = <floating *> x_ptr + start * units[0]
-            _forward(&lay, &params[0], inp, acts, n_rows,
-                     model.hidden_activation, model.output_activation)
-            memcpy(&out[start, 0], acts[lay.n_layers], n_rows * n_out * sizeof(floating))
-            start = stop
+        for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
+            _forward_block(&lay, &model, &params[0], &X[0, 0] if X.shape[0] > 0 else NULL,
+                           &X_data[0] if X_data.shape[0] > 0 else NULL,
+                           &X_indices[0] if X_indices.shape[0] > 0 else NULL,
+                           &X_indptr[0] if X_indptr.shape[0] > 0 else NULL,
+                           &work[0] + threadid() * thread_work, block_rows,
+                           b * block_rows, min(block_rows, n_samples - b * block_rows),
+                           &out[0, 0])
+
+
+cdef void _forward_block(const Layout *lay, const Model *model, const floating *params,
+                         const floating *x, const floating *x_data,
+                         const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
+                         floating *work, Py_ssize_t capacity, Py_ssize_t row_start,
+                         Py_ssize_t n_rows, floating *out) noexcept nogil:
+    """Output rows row_start .. row_start + n_rows - 1 of the network into out."""
+    cdef floating *acts[MAX_LAYERS + 1]
+    cdef floating *deltas[MAX_LAYERS + 1]
+    cdef floating *x_block
+    cdef const floating *inp
+    cdef Py_ssize_t n_out = lay.units[lay.n_layers]
+    _split_workspace(lay, work, capacity, &x_block, acts, deltas)
+    if model.sparse:
+        _gather_rows(x, x_data, x_indices, x_indptr, True, NULL, row_start, n_rows,
+                     lay.units[0], x_block)
+        inp = x_block
+    else:
+        inp = x + row_start * lay.units[0]
+    _forward(lay, params, inp, acts, n_rows, model.hidden_activation,
+             model.output_activation)
+    memcpy(out + row_start * n_out, acts[lay.n_layers], n_rows * n_out * sizeof(floating))

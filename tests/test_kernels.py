@@ -164,7 +164,7 @@ def test_forward_in_blocks_matches_reference():
     for rows in (1, 7, 64, 1000):
         out = np.empty((1000, 4))
         work = np.empty(_kernels.workspace_size(units, rows))
-        _kernels.forward(params, work, units, spec, X, np.empty(0), empty, empty, out, rows)
+        _kernels.forward(params, work, units, spec, X, np.empty(0), empty, empty, out, rows, 1)
         np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
@@ -363,3 +363,29 @@ def test_full_batch_per_sample_penalty():
     np.testing.assert_allclose(net.grads, g, rtol=1e-11, atol=1e-14)
     with pytest.raises(ValueError, match="L1"):
         net.loss_gradient(KernelData(X, np.float64, Y, sw), "log_loss", Penalty(l1=0.1))
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_threaded_kernels_equal_single_thread(monkeypatch, n_threads, solver, sparse_input):
+    """Row slices on several OpenMP threads give the 1-thread result up to rounding,
+    including batches with fewer rows than threads."""
+    units = (7, 6, 5, 3)
+    X, Y, params, sw = make_problem(units, "softmax", n=201)
+    Xin = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0)) if sparse_input else X
+    order = np.random.RandomState(3).permutation(201)
+    monkeypatch.setattr("fastgd._engine._BLOCK_ELEMENTS", 1)  # 64-row blocks
+    results = {}
+    for threads in (1, n_threads):
+        monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
+        monkeypatch.setattr("fastgd._engine._MIN_FLOPS_PER_THREAD", 1)
+        net = Network(units, "tanh", "softmax", params.copy())
+        opt = Optimizer(solver, params.size, np.float64, 0.01)
+        data = KernelData(Xin, np.float64, Y, sw)
+        loss = net.train_epoch(data, "log_loss", Penalty(alpha=0.1, l1=0.01), opt, order, 10)
+        full = net.loss_gradient(data, "log_loss", 0.1)
+        results[threads] = (loss, net.params.copy(), full, net.grads.copy(),
+                            net.predict(data))
+    for a, b in zip(results[1], results[n_threads]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
