@@ -1,0 +1,97 @@
+"""The engine's contracts: no needless copies, GIL released, Ctrl-C, bounded blocks."""
+
+import _thread
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from fastgd import MLPClassifier, MLPRegressor, _engine
+from fastgd._engine import KernelData, block_rows
+
+
+def test_c_contiguous_input_is_not_copied():
+    X = np.random.RandomState(0).normal(size=(50, 4)).astype(np.float32)
+    assert np.shares_memory(KernelData(X, np.float32).X, X)
+    # Fortran order or another dtype need one copy, made once.
+    assert not np.shares_memory(KernelData(np.asfortranarray(X), np.float32).X, X)
+    assert KernelData(X, np.float64).X.dtype == np.float64
+
+
+def test_prediction_blocks_are_bounded():
+    units = [784, 100, 10]
+    rows = block_rows(units, 10**7)
+    assert rows < 10**7
+    assert rows * (units[0] + 2 * sum(units[1:])) <= 2 * _engine._BLOCK_ELEMENTS
+    assert block_rows(units, 5) == 5
+
+
+def _big_problem(n=20000, d=50):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n, d))
+    y = (X[:, 0] + rng.normal(size=n) > 0).astype(int)
+    return X, y
+
+
+def test_gil_is_released_during_fit():
+    """Another Python thread keeps running while a kernel trains."""
+    X, y = _big_problem()
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=10, max_iter=2, tol=0,
+                        random_state=0)
+    counter = threading.Thread(target=count)
+    counter.start()
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    elapsed = time.perf_counter() - start
+    done.set()
+    counter.join()
+    during = [t for t in ticks if start <= t <= start + elapsed]
+    # Python holds the GIL only between epochs; a GIL-bound fit would starve the
+    # counter to a handful of ticks.
+    assert elapsed > 0.05
+    assert len(during) > 0.2 * elapsed / 0.001 / 5
+
+
+def test_ctrl_c_stops_training_cleanly():
+    """Ctrl-C inside a long epoch interrupts it; the model stays usable."""
+    X, y = _big_problem(n=200000, d=20)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), batch_size=1, max_iter=50,
+                        random_state=0)
+    timer = threading.Timer(0.5, lambda: _thread.interrupt_main(signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf.fit(X, y)
+    timer.cancel()
+    # One epoch at batch 1 takes many seconds: the kernel itself noticed Ctrl-C.
+    assert time.perf_counter() - start < 5
+    assert clf.n_iter_ == 0
+    assert all(np.isfinite(c).all() for c in clf.coefs_)
+    assert clf.predict(X[:10]).shape == (10,)
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_float32_in_float32_out(Estimator):
+    X, y = _big_problem(n=300, d=5)
+    X = X.astype(np.float32)
+    est = Estimator(hidden_layer_sizes=(7,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert all(c.dtype == np.float32 for c in est.coefs_ + est.intercepts_)
+    out = est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+    assert out.dtype == np.float32
