@@ -207,8 +207,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         return self
 
     def _fit_lbfgs(self, X, y, sample_weight):
-        network = self._network(X.dtype)
-        data = KernelData(X, X.dtype, y, sample_weight)
+        dtype = self.coefs_[0].dtype  # later calls keep the weights' dtype
+        network = self._network(dtype)
+        data = KernelData(X, dtype, y, sample_weight)
         loss_name = self._loss_name()
 
         def loss_and_gradient(packed):
@@ -233,7 +234,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._adopt(network)
 
     def _fit_stochastic(self, X, y, sample_weight, incremental):
-        dtype = X.dtype
+        # The weights' dtype wins over X's on later calls (warm_start, partial_fit),
+        # as in scikit-learn, which updates its weight arrays in place.
+        dtype = self.coefs_[0].dtype
         network = self._network(dtype)
         n_params = network.params.size
         if not incremental or not hasattr(self, "_optimizer"):
@@ -289,7 +292,16 @@ class BaseMultilayerPerceptron(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         loss_name = self._loss_name()
+        # After early stopping, scikit-learn's coefs_ ARE its _best_coefs arrays, so
+        # a warm-started fit trains the "best" weights in place and, if no epoch
+        # beats the old best score, restores the last weights. Matched on purpose.
+        best_is_current = all(
+            a is b for a, b in zip(self.coefs_ + self.intercepts_,
+                                   self._best_coefs + self._best_intercepts)
+        )
         self._adopt(network)
+        if best_is_current:
+            self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):

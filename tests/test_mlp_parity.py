@@ -370,10 +370,15 @@ def test_multioutput_regression(solver):
     assert_same_fit(ours, ref, X)
 
 
+@pytest.mark.parametrize("target", ["positive", "counts_with_zeros"])
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
-def test_poisson_regression(solver):
+def test_poisson_regression(solver, target):
     X, y = diabetes()
-    assert (y > 0).all()
+    if target == "counts_with_zeros":
+        rng = np.random.RandomState(0)
+        y = rng.poisson(np.exp(0.3 * X[:, 2] + 0.2 * X[:, 3])).astype(float)
+        assert (y == 0).mean() > 0.2  # y log(y / mu) is 0 at y == 0
+    assert (y >= 0).all()
     params = dict(loss="poisson", solver=solver, max_iter=10, hidden_layer_sizes=(15,),
                   activation="tanh", random_state=0)
     if solver != "lbfgs":
@@ -533,12 +538,15 @@ def test_float32(kind, solver):
     ours64 = getattr(fastgd, kind)(**params).fit(X, y)
     ref32 = getattr(sk_nn, kind)(**params).fit(X32, y)
 
-    for a, r in zip(ours32.coefs_ + ours32.intercepts_,
-                    ref32.coefs_ + ref32.intercepts_):
-        assert a.dtype == r.dtype
-        if solver != "lbfgs":
-            # (scikit-learn's lbfgs hands back float64 parameters from scipy)
-            assert a.dtype == np.float32
+    # float32 X gives float32 parameters, for every solver.  (scikit-learn agrees
+    # for sgd and adam; its lbfgs hands back float64 parameters from scipy, which
+    # fastgd deliberately does not copy.)
+    for a in ours32.coefs_ + ours32.intercepts_:
+        assert a.dtype == np.float32
+    if solver != "lbfgs":
+        for a, r in zip(ours32.coefs_ + ours32.intercepts_,
+                        ref32.coefs_ + ref32.intercepts_):
+            assert a.dtype == r.dtype
     assert ours64.coefs_[0].dtype == np.float64
     if solver != "lbfgs":
         assert_allclose(ours32.loss_curve_, ours64.loss_curve_, rtol=F32_RTOL)
@@ -549,19 +557,20 @@ def test_float32(kind, solver):
     pred = ours32.predict(X32)
     if kind == "MLPClassifier":
         proba = ours32.predict_proba(X32)
-        assert proba.dtype == ref32.predict_proba(X32).dtype
-        assert ours32.predict_log_proba(X32).dtype == proba.dtype
+        assert proba.dtype == np.float32
+        assert ours32.predict_log_proba(X32).dtype == np.float32
         if solver != "lbfgs":
-            assert proba.dtype == np.float32
+            assert proba.dtype == ref32.predict_proba(X32).dtype
         assert_allclose(proba, ours64.predict_proba(X), rtol=1e-2, atol=1e-3)
         assert np.mean(pred == ours64.predict(X)) > 0.97
     else:
-        assert pred.dtype == ref32.predict(X32).dtype
+        assert pred.dtype == np.float32
         if solver != "lbfgs":
-            assert pred.dtype == np.float32
+            assert pred.dtype == ref32.predict(X32).dtype
         assert_allclose(pred, ours64.predict(X), rtol=1e-2, atol=1e-3)
-    # a float32 model fed float64 X at predict time: same as scikit-learn
-    assert ours32.predict(X).dtype == ref32.predict(X).dtype
+    if solver != "lbfgs":
+        # a float32 model fed float64 X at predict time: same dtype as scikit-learn
+        assert ours32.predict(X).dtype == ref32.predict(X).dtype
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -573,3 +582,282 @@ def test_float32_sparse(kind):
     dense = getattr(fastgd, kind)(**params).fit(X.astype(np.float32), y)
     assert ours.coefs_[0].dtype == np.float32
     assert_allclose(ours.loss_curve_, dense.loss_curve_, rtol=F32_RTOL)
+
+
+# ------------------------------------------------------------ further edge cases
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_default_network_full_data(kind, solver):
+    # scikit-learn's default (100,) network on all of load_digits / load_diabetes:
+    # larger batches and layers than the matrix above
+    if kind == "MLPClassifier":
+        X, y = load_digits(return_X_y=True)
+        X = X / 16.0
+    else:
+        X, y = diabetes()
+    ours, ref = fit_pair(kind, X, y, solver=solver, max_iter=5, random_state=0)
+    assert ref.coefs_[0].shape[1] == 100
+    assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+def test_saturated_probabilities(target, solver):
+    # unscaled inputs and a large step: probabilities hit 0/1 and the log-loss is
+    # clipped at eps, as in scikit-learn
+    X, y = load_digits(return_X_y=True)
+    mask = y < (2 if target == "binary" else 10)
+    X, y = X[mask][:300], y[mask][:300]
+    lr = 0.01 if solver == "sgd" else 0.05
+    ours, ref = fit_pair("MLPClassifier", X, y, solver=solver, learning_rate_init=lr,
+                         max_iter=10, hidden_layer_sizes=(15,), random_state=0,
+                         alpha=0.0, activation="identity")
+    assert_same_fit(ours, ref, X)
+    proba = ref.predict_proba(X)
+    assert proba.max() == 1.0 and proba.min() < 1e-16
+
+
+@pytest.mark.parametrize("target", ["binary", "multilabel", "multioutput", "poisson"])
+def test_early_stopping_target_types(target):
+    if target in ("binary", "multilabel"):
+        X, y = _binary() if target == "binary" else _multilabel()
+        kind, extra = "MLPClassifier", {}
+    else:
+        X, y = diabetes()
+        kind = "MLPRegressor"
+        if target == "multioutput":
+            y, extra = np.column_stack([y, np.sqrt(y)]), {}
+        else:
+            extra = {"loss": "poisson"}
+    ours, ref = fit_pair(kind, X, y, solver="adam", early_stopping=True,
+                         learning_rate_init=0.02, max_iter=25, n_iter_no_change=3,
+                         tol=1e-3, hidden_layer_sizes=(15,), random_state=6, **extra)
+    assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_warm_start_with_early_stopping(kind):
+    # scikit-learn keeps extending validation_scores_ and keeps best_validation_score_
+    X, y = data_for(kind)
+    ours, ref = fit_pair(kind, X, y, solver="sgd", early_stopping=True, warm_start=True,
+                         learning_rate_init=0.05, max_iter=6, hidden_layer_sizes=(15,),
+                         random_state=0)
+    ours.fit(X, y)
+    ref.fit(X, y)
+    assert len(ref.validation_scores_) == 12
+    assert_same_fit(ours, ref, X)
+
+
+def test_partial_fit_multilabel():
+    X, Y = _multilabel()
+    ours, ref = make_pair("MLPClassifier", solver="sgd", learning_rate_init=0.05,
+                          hidden_layer_sizes=(15,), random_state=0)
+    for i, idx in enumerate(np.array_split(np.arange(X.shape[0]), 3)):
+        kw = {"classes": np.arange(Y.shape[1])} if i == 0 else {}
+        ours.partial_fit(X[idx], Y[idx], **kw)
+        ref.partial_fit(X[idx], Y[idx], **kw)
+    assert_same_fit(ours, ref, X)
+
+
+def test_regressor_partial_fit_with_lbfgs():
+    # scikit-learn's MLPRegressor keeps partial_fit for lbfgs (its availability check
+    # is always truthy) and runs a full lbfgs fit from the current weights
+    X, y = diabetes()
+    ours, ref = make_pair("MLPRegressor", solver="lbfgs", max_iter=10,
+                          hidden_layer_sizes=(15,), random_state=0)
+    for _ in range(2):
+        ours.partial_fit(X, y)
+        ref.partial_fit(X, y)
+        assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_sample_weight_with_zeros(kind, solver):
+    X, y = data_for(kind)
+    rng = np.random.RandomState(7)
+    sw = rng.uniform(0.5, 2.0, X.shape[0])
+    sw[rng.rand(X.shape[0]) < 0.3] = 0.0
+    params = dict(solver=solver, max_iter=8, hidden_layer_sizes=(15,), random_state=0)
+    if solver != "lbfgs":
+        params["learning_rate_init"] = 0.02
+    ours, ref = fit_pair(kind, X, y, fit_kwargs=dict(sample_weight=sw), **params)
+    assert_same_fit(ours, ref, X)
+
+
+def test_poisson_multioutput_with_sample_weight():
+    X, y = diabetes()
+    Y = np.column_stack([y, np.sqrt(y) + 0.1])
+    sw = np.random.RandomState(8).uniform(0.2, 3.0, X.shape[0])
+    ours, ref = fit_pair("MLPRegressor", X, Y, fit_kwargs=dict(sample_weight=sw),
+                         loss="poisson", solver="sgd", learning_rate_init=0.01,
+                         max_iter=8, hidden_layer_sizes=(10, 8), random_state=0)
+    assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_max_iter_one(kind):
+    X, y = data_for(kind)
+    for solver in ["sgd", "adam", "lbfgs"]:
+        ours, ref = fit_pair(kind, X, y, solver=solver, max_iter=1, random_state=0,
+                             hidden_layer_sizes=(15,))
+        assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_sample_weight_early_stopping(kind):
+    X, y = data_for(kind)
+    X32 = X.astype(np.float32)
+    sw = np.random.RandomState(9).uniform(0.5, 2.0, X.shape[0])
+    params = dict(solver="adam", early_stopping=True, learning_rate_init=0.01,
+                  max_iter=8, hidden_layer_sizes=(15,), random_state=0)
+    ours = getattr(fastgd, kind)(**params).fit(X32, y, sample_weight=sw)
+    ref = getattr(sk_nn, kind)(**params).fit(X32, y, sample_weight=sw)
+    assert ours.coefs_[0].dtype == ref.coefs_[0].dtype == np.float32
+    assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=F32_RTOL)
+    assert_allclose(ours.validation_scores_, ref.validation_scores_, rtol=1e-2,
+                    atol=1e-2)
+
+
+def _input_form(form):
+    X, y = digits(300)
+    if form == "noncontiguous_X":
+        return X[:, ::2], y
+    if form == "list_X_y":
+        return X.tolist(), y.tolist()
+    if form == "float_labels":
+        return X, y.astype(float)
+    if form == "bool_labels":
+        return X, y > 4
+    if form == "csr_int64_indices":
+        Xs = sp.csr_matrix(X)
+        Xs.indices = Xs.indices.astype(np.int64)
+        Xs.indptr = Xs.indptr.astype(np.int64)
+        return Xs, y
+    if form == "csr_unsorted_indices":
+        Xs = sp.csr_matrix(X)
+        for i in range(Xs.shape[0]):
+            a, b = Xs.indptr[i], Xs.indptr[i + 1]
+            Xs.indices[a:b] = Xs.indices[a:b][::-1].copy()
+            Xs.data[a:b] = Xs.data[a:b][::-1].copy()
+        Xs.has_sorted_indices = False
+        return Xs, y
+    if form == "csr_explicit_zeros":
+        Xs = sp.csr_matrix(X)
+        Xs.data[::3] = 0.0
+        return Xs, y
+    if form == "coo":
+        return sp.coo_matrix(X), y
+    raise AssertionError(form)
+
+
+@pytest.mark.parametrize("form", ["noncontiguous_X", "list_X_y", "float_labels",
+                                  "bool_labels", "csr_int64_indices",
+                                  "csr_unsorted_indices", "csr_explicit_zeros", "coo"])
+def test_input_forms(form):
+    X, y = _input_form(form)
+    ours, ref = make_pair("MLPClassifier", solver="sgd", max_iter=5, random_state=0,
+                          hidden_layer_sizes=(10,))
+    ours.fit(X, y)
+    ref.fit(X, y)
+    assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("hidden", [(), (8, 8, 8, 8, 8, 8)], ids=["no-hidden", "deep"])
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_network_depth(kind, solver, hidden):
+    # hidden_layer_sizes=() is a network without hidden layer in scikit-learn
+    X, y = data_for(kind)
+    ours, ref = fit_pair(kind, X, y, solver=solver, max_iter=6, random_state=0,
+                         hidden_layer_sizes=hidden, activation="tanh")
+    assert_same_fit(ours, ref, X)
+
+
+def _modify_then(est, X, y, how):
+    """Users may overwrite coefs_/intercepts_ (in place or by assignment); scikit-
+    learn's predict / warm-start fit / partial_fit then use the new values."""
+    classes = {"classes": np.unique(y)} if is_classifier(est) else {}
+    if how.endswith("partial_fit"):
+        est.partial_fit(X, y, **classes)
+    else:
+        est.fit(X, y)
+    if how.startswith("inplace"):
+        est.coefs_[0] *= 0.5
+        est.intercepts_[-1][:] = 0.1
+    elif how.startswith("item"):
+        est.coefs_[0] = est.coefs_[0] * 0.5
+        est.intercepts_[0] = est.intercepts_[0] + 0.1
+    else:
+        est.coefs_ = [c * 0.5 for c in est.coefs_]
+        est.intercepts_ = [b + 0.1 for b in est.intercepts_]
+    if how.endswith("warm_fit"):
+        est.fit(X, y)
+    elif how.endswith("partial_fit"):
+        est.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("modify", ["inplace", "item", "list"])
+@pytest.mark.parametrize("solver, then", [("adam", "predict"), ("adam", "warm_fit"),
+                                          ("adam", "partial_fit"),
+                                          ("lbfgs", "predict"), ("lbfgs", "warm_fit")])
+def test_user_modified_weights(solver, then, modify):
+    X, y = digits(300)
+    ours, ref = make_pair("MLPClassifier", solver=solver, max_iter=4, random_state=0,
+                          warm_start=True, hidden_layer_sizes=(10,))
+    _modify_then(ours, X, y, f"{modify}_{then}")
+    _modify_then(ref, X, y, f"{modify}_{then}")
+    assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("sequence", ["warm_start_f64_then_f32",
+                                      "warm_start_f32_then_f64",
+                                      "partial_fit_f32_then_f64",
+                                      "partial_fit_f64_then_f32"])
+def test_dtype_change_between_calls(sequence):
+    # scikit-learn keeps the parameters' dtype from the first call (it updates them
+    # in place); the values then only differ by float32 rounding
+    X, y = digits(300)
+    first, second = ((np.float64, np.float32) if "f64_then" in sequence
+                     else (np.float32, np.float64))
+    ours, ref = make_pair("MLPClassifier", solver="adam", max_iter=3, random_state=0,
+                          warm_start=True, hidden_layer_sizes=(10,))
+    for est in (ours, ref):
+        if sequence.startswith("partial_fit"):
+            est.partial_fit(X.astype(first), y, classes=np.unique(y))
+            est.partial_fit(X.astype(second), y)
+        else:
+            est.fit(X.astype(first), y)
+            est.fit(X.astype(second), y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert a.dtype == b.dtype
+        assert_allclose(a, b, rtol=F32_RTOL, atol=1e-5)
+    for Xp in (X, X.astype(np.float32)):
+        assert ours.predict_proba(Xp).dtype == ref.predict_proba(Xp).dtype
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("learning_rate", ["constant", "adaptive"])
+def test_warm_start_after_stopping(learning_rate, early_stopping):
+    # scikit-learn keeps the no-improvement counter, best_loss_ / best validation
+    # score across warm-started fits (only _initialize resets them), so a second fit
+    # after a tol-stop stops again almost at once; the optimizer (and so the
+    # adaptive learning rate) is rebuilt.  With early_stopping, the first fit ends
+    # with coefs_ = _best_coefs (the same arrays), and the second fit updates those
+    # arrays in place: if no epoch of the second fit beats best_validation_score_,
+    # scikit-learn's "restored" weights are the last epoch's weights.
+    X, y = digits(300)
+    ours, ref = make_pair("MLPClassifier", solver="sgd", learning_rate=learning_rate,
+                          tol=0.05, n_iter_no_change=2, warm_start=True, max_iter=60,
+                          random_state=0, early_stopping=early_stopping,
+                          learning_rate_init=0.05, hidden_layer_sizes=(15,))
+    for i in range(2):
+        ours.fit(X, y)
+        ref.fit(X, y)
+        if i == 0:
+            assert ref.n_iter_ < 60
+        assert_same_fit(ours, ref, X)
+    if not early_stopping:
+        ours.partial_fit(X, y)
+        ref.partial_fit(X, y)
+        assert_same_fit(ours, ref, X)

@@ -1,0 +1,100 @@
+"""scikit-learn's common estimator checks, run on fastgd's MLPs exactly as
+scikit-learn's own test suite (sklearn/tests/test_common.py::test_estimators) runs
+them on its MLPs.
+
+What scikit-learn 1.9 does for its own MLPs
+(sklearn/utils/_test_common/instance_generator.py):
+
+* INIT_PARAMS: ``MLPClassifier: dict(max_iter=100)``, ``MLPRegressor:
+  dict(max_iter=100)`` -- the instances under test.
+* PER_ESTIMATOR_CHECK_PARAMS: ``check_sample_weight_equivalence_on_dense_data`` is run
+  on ``MLPClassifier(solver="lbfgs")`` and on ``MLPRegressor(solver="sgd", tol=1e-2,
+  random_state=42)`` instead of the default instances.  scikit-learn applies these
+  only to its own classes (``_yield_instances_for_check`` looks them up by type), so
+  they are mirrored here by hand.
+* PER_ESTIMATOR_XFAIL_CHECKS: no entry for either MLP, so no
+  ``expected_failed_checks`` is passed: every check must pass.
+* test_estimators runs each check under
+  ``ignore_warnings(category=(FutureWarning, ConvergenceWarning, UserWarning,
+  LinAlgWarning))``.
+"""
+
+import warnings
+
+import pytest
+from scipy.linalg import LinAlgWarning
+from sklearn import clone
+from sklearn import neural_network as sk_nn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import fastgd
+
+# Mirrors INIT_PARAMS[MLPClassifier] / INIT_PARAMS[MLPRegressor] = dict(max_iter=100)
+ESTIMATORS = [
+    fastgd.MLPClassifier(max_iter=100),  # as INIT_PARAMS[MLPClassifier]
+    fastgd.MLPRegressor(max_iter=100),  # as INIT_PARAMS[MLPRegressor]
+]
+
+# Mirrors PER_ESTIMATOR_CHECK_PARAMS for the two MLPs.
+PER_CHECK_PARAMS = {
+    "MLPClassifier": {
+        # PER_ESTIMATOR_CHECK_PARAMS[MLPClassifier]
+        "check_sample_weight_equivalence_on_dense_data": [dict(solver="lbfgs")],
+    },
+    "MLPRegressor": {
+        # PER_ESTIMATOR_CHECK_PARAMS[MLPRegressor]
+        "check_sample_weight_equivalence_on_dense_data": [
+            dict(solver="sgd", tol=1e-2, random_state=42),
+        ],
+    },
+}
+
+
+def _check_name(check):
+    func = getattr(check, "func", check)
+    return getattr(func, "__name__", str(func))
+
+
+def _instances_for_check(check_name, estimator):
+    """Like scikit-learn's private _yield_instances_for_check, for fastgd's types."""
+    param_sets = PER_CHECK_PARAMS[type(estimator).__name__].get(check_name)
+    if param_sets is None:
+        yield estimator
+        return
+    for params in param_sets:
+        yield clone(estimator).set_params(**params)
+
+
+# PER_ESTIMATOR_XFAIL_CHECKS has no entry for MLPClassifier/MLPRegressor:
+# no expected_failed_checks.
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible_estimator(estimator, check):
+    for instance in _instances_for_check(_check_name(check), estimator):
+        # as sklearn/tests/test_common.py::test_estimators
+        with warnings.catch_warnings():
+            for category in (FutureWarning, ConvergenceWarning, UserWarning,
+                             LinAlgWarning):
+                warnings.simplefilter("ignore", category)
+            check(instance)
+
+
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_mirrored_settings_match_sklearn(kind):
+    """The settings above are the ones scikit-learn itself uses for its MLPs (read
+    from its private test-instance generator; skipped if that moves)."""
+    try:
+        from sklearn.utils._test_common import instance_generator as ig
+    except ImportError:  # pragma: no cover
+        pytest.skip("scikit-learn's private instance generator not available")
+    sk_cls = getattr(sk_nn, kind)
+    our = next(e for e in ESTIMATORS if type(e).__name__ == kind)
+    assert ig.INIT_PARAMS[sk_cls] == {"max_iter": 100}
+    assert sk_cls(**ig.INIT_PARAMS[sk_cls]).get_params() == our.get_params()
+
+    check_params = {
+        name: [params] if isinstance(params, dict) else list(params)
+        for name, params in ig.PER_ESTIMATOR_CHECK_PARAMS.get(sk_cls, {}).items()
+    }
+    assert check_params == PER_CHECK_PARAMS[kind]
+    assert ig._get_expected_failed_checks(sk_cls()) == {}
