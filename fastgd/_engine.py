@@ -26,20 +26,19 @@ _BLOCK_ELEMENTS = 1 << 20
 # single-threaded BLAS on it; that pays off only when a slice carries enough work,
 # since every batch costs two fork/joins (gradient, update) of a few microseconds.
 # Measured on the 2-core reference machine (benchmarks/NOTES.md).
-_MIN_FLOPS_PER_THREAD = 2_000_000
+_MIN_FLOPS_PER_THREAD = 500_000
 
 
 def available_threads():
-    """Threads fastgd may use: FASTGD_NUM_THREADS if set, else the usable cores."""
+    """Threads fastgd may use: FASTGD_NUM_THREADS if set, else OpenMP's limit.
+
+    OpenMP's limit follows OMP_NUM_THREADS, ``threadpoolctl.threadpool_limits`` and
+    joblib's workers (which lower it so nested parallelism does not oversubscribe).
+    """
     env = os.environ.get("FASTGD_NUM_THREADS")
     if env:
         return max(1, int(env))
-    if not _kernels.openmp_enabled():
-        return 1
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return max(1, _kernels.openmp_max_threads())
 
 
 def threads_for(units, rows):
