@@ -22,11 +22,15 @@ SOLVER_CODES = _kernels.SOLVER_CODES
 _BLOCK_ELEMENTS = 1 << 20
 
 
-# Threading policy. Each OpenMP thread takes a slice of a batch's rows and calls
-# single-threaded BLAS on it; that pays off only when a slice carries enough work,
-# since every batch costs two fork/joins (gradient, update) of a few microseconds.
+# Threading policy. A batch is cut into row slices with private gradients (the
+# arithmetic depends on the slice count alone, which depends on the problem's shape
+# alone, so results are reproducible on any machine and under any load); OpenMP
+# threads share the slices, each calling single-threaded BLAS. A slice pays off only
+# with enough work, since every batch costs two fork/joins of a few microseconds.
 # Measured on the 2-core reference machine (benchmarks/NOTES.md).
-_MIN_FLOPS_PER_THREAD = 500_000
+_MIN_FLOPS_PER_SLICE = 500_000
+_MIN_ROWS_PER_SLICE = 16
+_MAX_SLICES = 8
 
 
 def available_threads():
@@ -41,11 +45,37 @@ def available_threads():
     return max(1, _kernels.openmp_max_threads())
 
 
-def threads_for(units, rows):
-    """OpenMP threads for blocks of ``rows`` rows through the network ``units``."""
+def slices_for(units, rows):
+    """Row slices for a batch of ``rows`` rows through the network ``units``.
+
+    A function of the shape only (never of the machine), so it fixes the arithmetic.
+    """
     flops_per_row = 6 * sum(a * b for a, b in zip(units[:-1], units[1:]))
-    by_work = int(rows * flops_per_row // _MIN_FLOPS_PER_THREAD)
-    return max(1, min(available_threads(), by_work, rows, 64))
+    by_work = int(rows * flops_per_row // _MIN_FLOPS_PER_SLICE)
+    return max(1, min(_MAX_SLICES, by_work, rows // _MIN_ROWS_PER_SLICE))
+
+
+def idle_cores():
+    """Cores not taken by other runnable threads right now (Linux; else all).
+
+    Waiting at a per-batch barrier for a thread that another process keeps off its
+    core costs a scheduler time slice (milliseconds) per batch, so fastgd only
+    starts as many threads as there are idle cores.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, cores - (running - 1))  # the reader itself is running
+
+
+def threads_for(n_slices):
+    """OpenMP threads to share ``n_slices`` slices now."""
+    if n_slices <= 1:
+        return 1
+    return max(1, min(n_slices, available_threads(), idle_cores()))
 
 
 _blas_controller = None
@@ -230,16 +260,17 @@ class Network:
         if order.min() < 0 or order.max() >= data.n_samples:
             raise ValueError("order holds row indices out of range")
         batch_size = int(min(max(1, batch_size), order.size))
-        n_threads = threads_for(self.units, batch_size)
-        work = np.empty(_kernels.workspace_size(self.units, -(-batch_size // n_threads),
-                                                n_threads), dtype=self.dtype)
+        n_slices = slices_for(self.units, batch_size)
+        n_threads = threads_for(n_slices)
+        work = np.empty(_kernels.workspace_size(self.units, -(-batch_size // n_slices),
+                                                n_slices), dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
         with single_threaded_blas(n_threads):
             loss_sum, step = _kernels.train_epoch(
                 self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
                 self.units, spec, optimizer.kernel_spec(), *data.x_args(),
-                data.Y, data.sample_weight, order, batch_size, n_threads,
+                data.Y, data.sample_weight, order, batch_size, n_slices, n_threads,
             )
         optimizer.step = step
         return loss_sum
@@ -251,16 +282,17 @@ class Network:
         """
         self._check(data)
         rows = block_rows(self.units, data.n_samples)
-        n_threads = threads_for(self.units, -(-data.n_samples // rows) * rows)
-        n_threads = min(n_threads, -(-data.n_samples // rows))  # a block per thread
-        work = np.empty(_kernels.workspace_size(self.units, rows, n_threads),
+        # At least a block per part; parts fix the arithmetic, threads share them.
+        n_parts = min(slices_for(self.units, data.n_samples), -(-data.n_samples // rows))
+        n_threads = threads_for(n_parts)
+        work = np.empty(_kernels.workspace_size(self.units, rows, n_parts),
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
         with single_threaded_blas(n_threads):
             return _kernels.loss_gradient(
                 self.params, self.grads, work, self.units, spec, *data.x_args(),
-                data.Y, data.sample_weight, rows, n_threads,
+                data.Y, data.sample_weight, rows, n_parts, n_threads,
             )
 
     def predict(self, data):
@@ -270,8 +302,8 @@ class Network:
         if data.n_samples == 0:
             return out
         rows = block_rows(self.units, data.n_samples)
-        n_threads = min(threads_for(self.units, data.n_samples),
-                        -(-data.n_samples // rows))
+        n_threads = threads_for(min(slices_for(self.units, data.n_samples),
+                                    -(-data.n_samples // rows)))
         work = np.empty(_kernels.workspace_size(self.units, rows, n_threads),
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation,

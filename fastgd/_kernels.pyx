@@ -637,15 +637,11 @@ def parameter_count(const Py_ssize_t[::1] units):
     return n
 
 
-def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows, int n_threads=1):
-    """Elements of the ``work`` buffer for blocks of ``n_rows`` rows on n_threads.
-
-    Each thread gets a workspace for ceil(n_rows / n_threads) rows (the whole
-    n_rows for full-batch blocks, see ``threads_share_rows``), and every thread
-    but the first a private gradient buffer.
-    """
-    return n_threads * _workspace_size(units, n_rows) + (
-        (n_threads - 1) * parameter_count(units))
+def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows, int n_slices=1):
+    """Elements of the ``work`` buffer: n_slices workspaces of ``n_rows`` rows each,
+    and a private gradient buffer for every slice but the first."""
+    return n_slices * _workspace_size(units, n_rows) + (
+        (n_slices - 1) * parameter_count(units))
 
 
 cdef Input _input(const floating[:, ::1] X, const floating[::1] X_data,
@@ -669,25 +665,26 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 const floating[:, ::1] X, const floating[::1] X_data,
                 const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
-                const Py_ssize_t[::1] order, Py_ssize_t batch_size, int n_threads):
+                const Py_ssize_t[::1] order, Py_ssize_t batch_size, int n_slices,
+                int n_threads):
     """Train one epoch of mini-batch gradient descent, in place, without the GIL.
 
     Batches are consecutive slices of ``order`` (the last one may be smaller).
     For each batch: gather its rows, forward pass, loss and output delta,
     backward pass, and one fused optimizer update of ``params``.
 
-    With n_threads > 1 each batch's rows are split into n_threads contiguous
-    slices, one per OpenMP thread (each calling single-threaded BLAS on its
-    slice), the private gradients are summed in thread order and the update is
-    split over parameter ranges. Results are then bitwise reproducible for a
-    given n_threads, and equal to the 1-thread result up to rounding.
+    Each batch's rows are split into n_slices contiguous slices with private
+    gradients, summed in slice order; the update is split into n_slices parameter
+    ranges. n_threads OpenMP threads (each calling single-threaded BLAS) share the
+    slices. The arithmetic depends on n_slices only, so results are bitwise
+    identical whatever n_threads is; n_slices = 1 is the plain serial epoch.
 
     Parameters
     ----------
     params, grads : flat buffers (coefs then intercepts of every layer)
     state_1, state_2 : optimizer state: sgd velocity in state_1; adam's first and
         second moments (state_2 may be a 1-element stand-in for sgd).
-    work : ``workspace_size(units, batch_size, n_threads)`` elements.
+    work : ``workspace_size(units, ceil(batch_size / n_slices), n_slices)`` elements.
     units : layer widths, units[0] = n_features, units[-1] = n_outputs.
     model, opt : dicts converted to the Model / Optimizer structs.
     X : dense rows (n_samples x n_features), or (0 x n_features) when sparse.
@@ -696,7 +693,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     sample_weight : (n_samples,) or empty.
     order : the row order of this epoch (a permutation or arange).
     batch_size : rows per batch.
-    n_threads : OpenMP threads (1 runs everything on the calling thread).
+    n_slices : row slices per batch (fixes the arithmetic).
+    n_threads : OpenMP threads sharing the slices (1: the calling thread only).
 
     Returns
     -------
@@ -714,17 +712,18 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef Layout lay
     if units.shape[0] > MAX_LAYERS + 1:
         raise ValueError("at most 64 weight layers are supported")
-    if not 1 <= n_threads <= MAX_THREADS:
-        raise ValueError(f"n_threads must be in [1, {MAX_THREADS}], got {n_threads}")
+    if not 1 <= n_slices <= MAX_THREADS or not 1 <= n_threads <= n_slices:
+        raise ValueError(f"need 1 <= n_threads <= n_slices <= {MAX_THREADS}, got "
+                         f"n_threads={n_threads}, n_slices={n_slices}")
     _fill_layout(&lay, units, coef_offset, intercept_offset)
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
     cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
-    cdef Py_ssize_t capacity = _ceil_div(batch_size, n_threads)
+    cdef Py_ssize_t capacity = _ceil_div(batch_size, n_slices)
     cdef Py_ssize_t thread_work = _workspace_size(units, capacity)
-    cdef floating *extra_grads = &work[0] + n_threads * thread_work
+    cdef floating *extra_grads = &work[0] + n_slices * thread_work
     cdef Py_ssize_t start, stop, n_rows, i, t, chunk, n_active, lo, hi, batch_index = 0
-    cdef Py_ssize_t param_chunk = _ceil_div(n_params, n_threads)
+    cdef Py_ssize_t param_chunk = _ceil_div(n_params, n_slices)
     cdef double loss_sum = 0.0, batch_loss, weight_sum, adam_rate = 0.0
     cdef double sumsq, sumabs
     cdef long long step = opt.step
@@ -735,19 +734,28 @@ def train_epoch(floating[::1] params, floating[::1] grads,
         while start < n_samples:
             stop = min(start + batch_size, n_samples)
             n_rows = stop - start
-            chunk = _ceil_div(n_rows, n_threads)
+            chunk = _ceil_div(n_rows, n_slices)
             n_active = _ceil_div(n_rows, chunk)
             if n_active == 1:
                 batch_loss = _slice_gradient(&lay, &model, &data, &params[0], &grads[0],
                                              &work[0], capacity, &order[0], start,
                                              n_rows, False)
             else:
-                for t in prange(n_active, num_threads=n_active, schedule="static"):
-                    part_loss[t] = _slice_gradient(
-                        &lay, &model, &data, &params[0],
-                        &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
-                        &work[0] + t * thread_work, capacity, &order[0],
-                        start + t * chunk, min(chunk, n_rows - t * chunk), False)
+                if n_threads == 1:
+                    for t in range(n_active):
+                        part_loss[t] = _slice_gradient(
+                            &lay, &model, &data, &params[0],
+                            &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
+                            &work[0] + t * thread_work, capacity, &order[0],
+                            start + t * chunk, min(chunk, n_rows - t * chunk), False)
+                else:
+                    for t in prange(n_active, num_threads=min(n_threads, n_active),
+                                    schedule="static"):
+                        part_loss[t] = _slice_gradient(
+                            &lay, &model, &data, &params[0],
+                            &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
+                            &work[0] + t * thread_work, capacity, &order[0],
+                            start + t * chunk, min(chunk, n_rows - t * chunk), False)
                 batch_loss = 0.0
                 for t in range(n_active):
                     batch_loss = batch_loss + part_loss[t]
@@ -770,17 +778,26 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
                               &state_2[0], 0, n_params, weight_sum, &opt, adam_rate,
                               &sumsq, &sumabs)
-            else:
-                for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+            elif n_threads == 1:
+                for t in range(n_slices):
                     lo = min(t * param_chunk, n_params)
                     hi = min(lo + param_chunk, n_params)
                     _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1, lo, hi)
                     _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
                                   &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
                                   &part_sq[t], &part_abs[t])
+            else:
+                for t in prange(n_slices, num_threads=n_threads, schedule="static"):
+                    lo = min(t * param_chunk, n_params)
+                    hi = min(lo + param_chunk, n_params)
+                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1, lo, hi)
+                    _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
+                                  &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
+                                  &part_sq[t], &part_abs[t])
+            if n_active > 1:
                 sumsq = 0.0
                 sumabs = 0.0
-                for t in range(n_threads):
+                for t in range(n_slices):
                     sumsq = sumsq + part_sq[t]
                     sumabs = sumabs + part_abs[t]
             start = stop
@@ -796,14 +813,15 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
                   const floating[:, ::1] X, const floating[::1] X_data,
                   const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
-                  Py_ssize_t block_rows, int n_threads):
+                  Py_ssize_t block_rows, int n_parts, int n_threads):
     """Full-batch loss and gradient (scikit-learn's objective), without the GIL.
 
-    The rows are split into n_threads contiguous parts; each thread processes its
-    part in blocks of ``block_rows`` into a private gradient, and the gradients are
-    summed in thread order. ``work`` holds ``workspace_size(units, block_rows,
-    n_threads)`` elements, so memory stays bounded whatever n_samples is. On
-    return ``grads`` holds the gradient of
+    The rows are split into n_parts contiguous parts, each processed in blocks of
+    ``block_rows`` into a private gradient; the gradients are summed in part order,
+    so the result depends on n_parts, not on the n_threads sharing the parts.
+    ``work`` holds ``workspace_size(units, block_rows, n_parts)`` elements, so
+    memory stays bounded whatever n_samples is. On return ``grads`` holds the
+    gradient of
 
         loss = sum_i w_i loss_i / sum_i w_i + penalty
 
@@ -819,22 +837,23 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
         raise ValueError("at most 64 weight layers are supported")
     if model.l1 != 0:
         raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
-    if not 1 <= n_threads <= MAX_THREADS:
-        raise ValueError(f"n_threads must be in [1, {MAX_THREADS}], got {n_threads}")
+    if not 1 <= n_parts <= MAX_THREADS or not 1 <= n_threads <= n_parts:
+        raise ValueError(f"need 1 <= n_threads <= n_parts <= {MAX_THREADS}, got "
+                         f"n_threads={n_threads}, n_parts={n_parts}")
     _fill_layout(&lay, units, coef_offset, intercept_offset)
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
     cdef Py_ssize_t n_samples = Y.shape[0], n_params = lay.n_params
     cdef Py_ssize_t thread_work = _workspace_size(units, block_rows)
-    cdef floating *extra_grads = &work[0] + n_threads * thread_work
-    cdef Py_ssize_t part = _ceil_div(n_samples, n_threads)
+    cdef floating *extra_grads = &work[0] + n_parts * thread_work
+    cdef Py_ssize_t part = _ceil_div(n_samples, n_parts)
     cdef Py_ssize_t t, k, lo, hi, start, stop
     cdef double data_loss = 0.0, weight_sum = 0.0, sumsq, a
     cdef floating sw
     cdef floating *g
 
     with nogil:
-        for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+        for t in prange(n_parts, num_threads=n_threads, schedule="static"):
             lo = min(t * part, n_samples)
             hi = min(lo + part, n_samples)
             g = &grads[0] if t == 0 else extra_grads + (t - 1) * n_params
@@ -847,8 +866,8 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
                     &lay, &model, &data, &params[0], g, &work[0] + t * thread_work,
                     block_rows, NULL, start, stop - start, True)
                 start = stop
-        _sum_gradients(&grads[0], extra_grads, n_params, n_threads - 1, 0, n_params)
-        for t in range(n_threads):
+        _sum_gradients(&grads[0], extra_grads, n_params, n_parts - 1, 0, n_params)
+        for t in range(n_parts):
             data_loss = data_loss + part_loss[t]
         if model.has_weights:
             for k in range(n_samples):

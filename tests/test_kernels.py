@@ -368,24 +368,35 @@ def test_full_batch_per_sample_penalty():
 @pytest.mark.parametrize("n_threads", [2, 3])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("sparse_input", [False, True])
-def test_threaded_kernels_equal_single_thread(monkeypatch, n_threads, solver, sparse_input):
-    """Row slices on several OpenMP threads give the 1-thread result up to rounding,
-    including batches with fewer rows than threads."""
+def test_slices_are_bitwise_independent_of_threads(monkeypatch, n_threads, solver,
+                                                    sparse_input):
+    """Row slices give the same bits on 1 or several threads, and equal the
+    unsliced epoch up to rounding, including batches with fewer rows than slices."""
     units = (7, 6, 5, 3)
     X, Y, params, sw = make_problem(units, "softmax", n=201)
     Xin = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0)) if sparse_input else X
     order = np.random.RandomState(3).permutation(201)
     monkeypatch.setattr("fastgd._engine._BLOCK_ELEMENTS", 1)  # 64-row blocks
+    monkeypatch.setattr("fastgd._engine.idle_cores", lambda: 64)
     results = {}
-    for threads in (1, n_threads):
+    for slices, threads in ((1, 1), (3, 1), (3, n_threads)):
+        monkeypatch.setattr("fastgd._engine.slices_for", lambda units, rows: slices)
         monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
-        monkeypatch.setattr("fastgd._engine._MIN_FLOPS_PER_THREAD", 1)
         net = Network(units, "tanh", "softmax", params.copy())
         opt = Optimizer(solver, params.size, np.float64, 0.01)
         data = KernelData(Xin, np.float64, Y, sw)
         loss = net.train_epoch(data, "log_loss", Penalty(alpha=0.1, l1=0.01), opt, order, 10)
         full = net.loss_gradient(data, "log_loss", 0.1)
-        results[threads] = (loss, net.params.copy(), full, net.grads.copy(),
-                            net.predict(data))
-    for a, b in zip(results[1], results[n_threads]):
+        results[slices, threads] = (loss, net.params.copy(), full, net.grads.copy(),
+                                    net.predict(data))
+    for a, b, c in zip(results[1, 1], results[3, 1], results[3, n_threads]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(b, c)
+
+
+def test_slices_depend_on_shape_only():
+    from fastgd._engine import slices_for
+
+    assert slices_for([100, 100, 10], 200) == 8
+    assert slices_for([100, 100, 10], 32) == 2
+    assert slices_for([10, 5, 2], 200) == 1
