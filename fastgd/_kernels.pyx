@@ -407,7 +407,7 @@ cdef void _soft_threshold(floating *w, const floating *s, Py_ssize_t n, double l
                           int solver, double step, double epsilon) noexcept nogil:
     """w := sign(w) max(|w| - l1 x step_k, 0): the proximal step of the L1 term.
 
-    It gives exact zeros. step_k is the learning rate for sgd and
+    It gives exact zeros. step_k is lr / (1 - momentum) for sgd and
     rate / (sqrt(s_k) + eps) per coordinate for adam.
     """
     cdef Py_ssize_t k
@@ -476,7 +476,11 @@ cdef void _update_range(const Layout *lay, const Model *model, floating *params,
     cdef Py_ssize_t i_lo = max(lo, nc), i_hi = hi      # intercept part
     cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
     cdef double l1 = model.l1 / weight_sum if model.penalty_per_batch else model.l1
-    cdef double step = adam_rate if opt.solver == SOLVER_ADAM else opt.learning_rate
+    # The proximal step uses each coordinate's effective step: adam's rate over
+    # sqrt(v) + eps, and for sgd lr / (1 - momentum), the step of momentum's steady
+    # state (lr alone would settle at the optimum of a (1 - momentum)-times weaker L1).
+    cdef double step = adam_rate if opt.solver == SOLVER_ADAM else (
+        opt.learning_rate / (1 - opt.momentum) if opt.momentum < 1 else opt.learning_rate)
     sumsq[0] = 0.0
     sumabs[0] = 0.0
     if opt.solver == SOLVER_ADAM:

@@ -352,22 +352,8 @@ def _make_optimizer(est, n_params, dtype):
 
 
 def _minibatch_penalty(est, l2, l1):
-    """The per-sample Penalty of the mini-batch solvers.
-
-    The kernels soft-threshold by ``l1 x learning rate`` after each sgd step. With
-    momentum the steady-state step is ``learning rate / (1 - momentum)``, so that
-    threshold alone converges to the optimum of a penalty ``(1 - momentum)``
-    times too weak. Until the kernel scales the threshold itself, the L1 strength
-    is passed divided by (1 - momentum) for sgd, which makes the fixed point the
-    true L1 / elastic-net optimum (adam's threshold already uses its own step).
-    """
-    l1_kernel = l1
-    if l1 > 0 and est.solver == "sgd" and est.momentum > 0:
-        l1_kernel = l1 / (1.0 - min(est.momentum, 1.0 - 1e-12))
-    penalty = Penalty(alpha=l2, l1=l1_kernel, per_batch=False,
-                      fit_intercept=est.fit_intercept)
-    penalty.l1_objective = l1
-    return penalty
+    """The per-sample Penalty of the mini-batch solvers (see fastgd._engine.Penalty)."""
+    return Penalty(alpha=l2, l1=l1, per_batch=False, fit_intercept=est.fit_intercept)
 
 
 def _train_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
@@ -396,11 +382,6 @@ def _train_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
                                            batch_size)
             n_iter += 1
             est.loss_ = loss_sum / n_samples
-            if penalty.l1 != penalty.l1_objective:
-                # Report the objective's L1 term, not the kernel's scaled one.
-                coefs = network.views()[0][0]
-                est.loss_ -= (penalty.l1 - penalty.l1_objective) * float(
-                    np.abs(coefs).sum())
             est.t_ += n_samples
             est.loss_curve_.append(est.loss_)
             if not np.isfinite(est.loss_):
