@@ -6,7 +6,8 @@ as a 2-D array of the working dtype, and workspaces sized for the block.
 """
 
 import os
-from contextlib import nullcontext
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -79,22 +80,53 @@ def threads_for(n_slices):
 
 
 _blas_controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0  # kernel calls now running under the limit, in any Python thread
+_blas_limiter = None
 
 
-def single_threaded_blas(n_threads):
-    """Context limiting BLAS to 1 thread while our own OpenMP threads call it.
+def _let_go_of_openblas():
+    # threadpoolctl >= 3.6 lets only the thread that last limited OpenBLAS change it
+    # until that thread lets go; let go at once, so whichever thread leaves last
+    # can restore the original limits.
+    import threadpoolctl
+
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    if hasattr(openblas, "clear_controlling_thread"):
+        openblas.clear_controlling_thread()
+
+
+@contextmanager
+def single_threaded_blas():
+    """Context limiting BLAS to 1 thread while the kernels call it.
 
     Two thread pools on the same cores (OpenBLAS's spinning threads and ours) slow
-    each other down several times over, so BLAS yields while we parallelise.
+    each other down several times over, so BLAS yields while we parallelise. It
+    yields when we run one thread too: OpenBLAS's threaded GEMMs round differently,
+    so results would depend on the thread count after all.
+    Counted across Python threads: the first call in sets the limit, the last one
+    out restores the original (nested per-thread limits would restore each
+    other's and could leave BLAS single-threaded for good).
     """
-    global _blas_controller
-    if n_threads <= 1:
-        return nullcontext()
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
+    global _blas_controller, _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            if _blas_controller is None:
+                from threadpoolctl import ThreadpoolController
 
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+                _blas_controller = ThreadpoolController()
+            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
+            _let_go_of_openblas()
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _let_go_of_openblas()
+                _blas_limiter = None
 
 
 def layer_shapes(units):
@@ -266,7 +298,7 @@ class Network:
                                                 n_slices), dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        with single_threaded_blas(n_threads):
+        with single_threaded_blas():
             loss_sum, step = _kernels.train_epoch(
                 self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
                 self.units, spec, optimizer.kernel_spec(), *data.x_args(),
@@ -289,7 +321,7 @@ class Network:
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        with single_threaded_blas(n_threads):
+        with single_threaded_blas():
             return _kernels.loss_gradient(
                 self.params, self.grads, work, self.units, spec, *data.x_args(),
                 data.Y, data.sample_weight, rows, n_parts, n_threads,
@@ -308,7 +340,7 @@ class Network:
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation,
                           "squared_error", 0.0, data)
-        with single_threaded_blas(n_threads):
+        with single_threaded_blas():
             _kernels.forward(self.params, work, self.units, spec, *data.x_args(), out,
                              rows, n_threads)
         return out

@@ -10,6 +10,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -35,6 +36,11 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from fastgd._engine import KernelData, Network, Optimizer, pack
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
+# scikit-learn's words, kept as the start of ours so that code matching them still works.
+_NON_FINITE_MESSAGE = (
+    "Solver produced non-finite parameter weights. The input data may contain large"
+    " values and need to be preprocessed."
+)
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -200,10 +206,8 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._fit_lbfgs(X, y, sample_weight)
 
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
-            )
+            raise ValueError(_NON_FINITE_MESSAGE + " Scale the data, e.g. with "
+                             "sklearn.preprocessing.StandardScaler.")
         return self
 
     def _fit_lbfgs(self, X, y, sample_weight):
@@ -302,14 +306,36 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._adopt(network)
         if best_is_current:
             self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
+        # scikit-learn trains on through NaN and checks the weights at the end; we stop
+        # at the first epoch whose loss or weights are not finite, put back the
+        # weights from before it and raise scikit-learn's error, with advice. A
+        # poisson loss is NaN throughout when some y < 0 (outside its domain), and
+        # scikit-learn trains on regardless: there only the weights are watched.
+        watch_loss = not (self.loss == "poisson" and (y_train < 0).any())
+        last_finite = np.empty_like(network.params)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                np.copyto(last_finite, network.params)
                 loss_sum = network.train_epoch(
                     data, loss_name, self.alpha, optimizer, sample_idx, batch_size
                 )
+                if not np.isfinite(network.params).all() or (
+                    watch_loss and not np.isfinite(loss_sum)
+                ):
+                    network.params[:] = last_finite
+                    del self._optimizer  # its moments may be non-finite too
+                    raise ValueError(
+                        _NON_FINITE_MESSAGE + " Training diverged in epoch %d (loss = "
+                        "%s), so it stopped there and kept the weights from before "
+                        "that epoch. Scale the data (e.g. with "
+                        "sklearn.preprocessing.StandardScaler) or lower "
+                        "learning_rate_init (now %g)."
+                        % (self.n_iter_ + 1, loss_sum / n_samples,
+                           self.learning_rate_init)
+                    )
                 self.n_iter_ += 1
                 self.loss_ = loss_sum / n_samples
                 self.t_ += n_samples
@@ -786,6 +812,18 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        # scikit-learn lets these through and fails later in numpy (a TypeError for
+        # text, LinAlgError - a ValueError - for sparse y with several columns; text
+        # that reads as numbers would even train here): same errors, said up front.
+        if sp.issparse(y):
+            raise ValueError(
+                "Sparse data was passed for y, but dense data is required. Use "
+                "'.toarray()' to convert to a dense numpy array."
+            )
+        if y.dtype.kind not in "biuf":
+            raise TypeError(
+                f"{type(self).__name__} needs numeric targets, got y of dtype {y.dtype}."
+            )
         return X, y
 
     # scikit-learn 1.9 passes ``est._check_solver`` uncalled here, so its
