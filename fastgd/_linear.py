@@ -50,7 +50,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin, LinearModel, SparseCoefMixin
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import softmax
@@ -59,6 +59,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from fastgd._driver import clip_batch_size, run_epochs
 from fastgd._engine import KernelData, Network, Optimizer, Penalty
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -331,17 +332,6 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
         true_value = value
 
 
-def _batch_size(batch_size, n_samples):
-    if batch_size == "auto":
-        return min(200, n_samples)
-    if batch_size > n_samples:
-        warnings.warn(
-            "Got `batch_size` less than 1 or larger than "
-            "sample size. It is going to be clipped"
-        )
-    return int(np.clip(batch_size, 1, n_samples))
-
-
 def _make_optimizer(est, n_params, dtype):
     return Optimizer(
         est.solver, n_params, dtype, est.learning_rate_init,
@@ -358,89 +348,17 @@ def _minibatch_penalty(est, l2, l1):
 
 def _train_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
                   incremental, validation=None):
-    """scikit-learn MLP's epoch driver, for the linear faces.
+    """The shared epoch driver, keeping the parameters of the best held-out score."""
+    best = {}
 
-    One ``Network.train_epoch`` per epoch (shuffled with ``est._random_state`` as
-    scikit-learn does), the loss curve, ``tol`` / ``n_iter_no_change`` stopping,
-    the learning-rate schedule, early stopping on a held-out score (``validation``
-    = callable returning the score of the current parameters) with the best
-    parameters restored, KeyboardInterrupt and the ConvergenceWarning.
+    def on_best():
+        best["params"] = network.params.copy()
 
-    This mirrors ``BaseMultilayerPerceptron._fit_stochastic`` (fastgd/_mlp.py),
-    whose loop is not reusable without refactoring _mlp.py: a shared driver in
-    the engine would remove the duplication.
-    """
-    n_samples = data.n_samples
-    sample_idx = np.arange(n_samples, dtype=np.intp)
-    n_iter = 0
-    best_params = None
-    try:
-        for _ in range(est.max_iter if not incremental else 1):
-            if est.shuffle:
-                sample_idx = shuffle(sample_idx, random_state=est._random_state)
-            loss_sum = network.train_epoch(data, loss, penalty, optimizer, sample_idx,
-                                           batch_size)
-            n_iter += 1
-            est.loss_ = loss_sum / n_samples
-            est.t_ += n_samples
-            est.loss_curve_.append(est.loss_)
-            if not np.isfinite(est.loss_):
-                raise ValueError(
-                    "The loss became non-finite: the mini-batch solver diverged. "
-                    "Scale your data (e.g. StandardScaler) or lower "
-                    "learning_rate_init."
-                )
-            if est.verbose:
-                print("Iteration %d, loss = %.8f" % (n_iter, est.loss_))
-
-            if validation is not None:
-                score = validation()
-                est.validation_scores_.append(score)
-                if est.verbose:
-                    print("Validation score: %f" % score)
-                if score < est.best_validation_score_ + est.tol:
-                    est._no_improvement_count += 1
-                else:
-                    est._no_improvement_count = 0
-                if score > est.best_validation_score_:
-                    est.best_validation_score_ = score
-                    best_params = network.params.copy()
-            else:
-                if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-                    est._no_improvement_count += 1
-                else:
-                    est._no_improvement_count = 0
-                if est.loss_curve_[-1] < est.best_loss_:
-                    est.best_loss_ = est.loss_curve_[-1]
-            optimizer.iteration_ends(est.t_)
-
-            if est._no_improvement_count > est.n_iter_no_change:
-                if validation is not None:
-                    msg = (
-                        "Validation score did not improve more than "
-                        "tol=%f for %d consecutive epochs."
-                        % (est.tol, est.n_iter_no_change)
-                    )
-                else:
-                    msg = (
-                        "Training loss did not improve more than tol=%f"
-                        " for %d consecutive epochs." % (est.tol, est.n_iter_no_change)
-                    )
-                if optimizer.trigger_stopping(msg, est.verbose):
-                    break
-                est._no_improvement_count = 0
-            if incremental:
-                break
-            if n_iter == est.max_iter:
-                warnings.warn(
-                    "Stochastic Optimizer: Maximum iterations (%d) "
-                    "reached and the optimization hasn't converged yet." % est.max_iter,
-                    ConvergenceWarning,
-                )
-    except KeyboardInterrupt:
-        warnings.warn("Training interrupted by user.")
-    if best_params is not None:
-        network.params[:] = best_params
+    n_iter = run_epochs(est, network, data, loss, penalty, optimizer, batch_size,
+                        incremental=incremental, validation=validation,
+                        on_best=on_best if validation is not None else None)
+    if "params" in best:
+        network.params[:] = best["params"]
     return n_iter
 
 
@@ -975,7 +893,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
         penalty = _minibatch_penalty(self, l2, l1)
         n_iter = _train_epochs(
             self, network, data, self._loss_name(n_out), penalty, optimizer,
-            _batch_size(self.batch_size, X.shape[0]), incremental=incremental,
+            clip_batch_size(self.batch_size, X.shape[0]), incremental=incremental,
             validation=validation,
         )
         self.n_iter_ = np.asarray([n_iter], dtype=np.int32)
@@ -1416,7 +1334,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
         penalty = _minibatch_penalty(self, l2, l1)
         self.n_iter_ = _train_epochs(
             self, network, data, "squared_error", penalty, optimizer,
-            _batch_size(self.batch_size, X.shape[0]), incremental=incremental,
+            clip_batch_size(self.batch_size, X.shape[0]), incremental=incremental,
             validation=validation,
         )
 

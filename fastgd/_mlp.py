@@ -5,7 +5,6 @@ messages) follows scikit-learn 1.9's ``sklearn.neural_network``; the numerical
 work runs in ``fastgd._kernels`` through ``fastgd._engine``.
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,11 +17,10 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -33,14 +31,10 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from fastgd._driver import NON_FINITE_MESSAGE, clip_batch_size, run_epochs
 from fastgd._engine import KernelData, Network, Optimizer, pack
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
-# scikit-learn's words, kept as the start of ours so that code matching them still works.
-_NON_FINITE_MESSAGE = (
-    "Solver produced non-finite parameter weights. The input data may contain large"
-    " values and need to be preprocessed."
-)
 
 
 class BaseMultilayerPerceptron(BaseEstimator):
@@ -206,7 +200,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
             self._fit_lbfgs(X, y, sample_weight)
 
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
-            raise ValueError(_NON_FINITE_MESSAGE + " Scale the data, e.g. with "
+            raise ValueError(NON_FINITE_MESSAGE + " Scale the data, e.g. with "
                              "sklearn.preprocessing.StandardScaler.")
         return self
 
@@ -284,16 +278,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
 
         n_samples = X_train.shape[0]
         data = KernelData(X_train, dtype, y_train, sample_weight_train)
-        sample_idx = np.arange(n_samples, dtype=int)
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than "
-                    "sample size. It is going to be clipped"
-                )
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+        batch_size = clip_batch_size(self.batch_size, n_samples)
 
         loss_name = self._loss_name()
         # After early stopping, scikit-learn's coefs_ ARE its _best_coefs arrays, so
@@ -306,103 +291,27 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._adopt(network)
         if best_is_current:
             self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
-        # scikit-learn trains on through NaN and checks the weights at the end; we stop
-        # at the first epoch whose loss or weights are not finite, put back the
-        # weights from before it and raise scikit-learn's error, with advice. A
-        # poisson loss is NaN throughout when some y < 0 (outside its domain), and
-        # scikit-learn trains on regardless: there only the weights are watched.
+        # scikit-learn trains on through NaN and checks the weights at the end; the
+        # driver stops at the first non-finite epoch and keeps the weights from before
+        # it. A poisson loss is NaN throughout when some y < 0 (outside its domain),
+        # and scikit-learn trains on regardless: there only the weights are watched.
         watch_loss = not (self.loss == "poisson" and (y_train < 0).any())
-        last_finite = np.empty_like(network.params)
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                np.copyto(last_finite, network.params)
-                loss_sum = network.train_epoch(
-                    data, loss_name, self.alpha, optimizer, sample_idx, batch_size
-                )
-                if not np.isfinite(network.params).all() or (
-                    watch_loss and not np.isfinite(loss_sum)
-                ):
-                    network.params[:] = last_finite
-                    del self._optimizer  # its moments may be non-finite too
-                    raise ValueError(
-                        _NON_FINITE_MESSAGE + " Training diverged in epoch %d (loss = "
-                        "%s), so it stopped there and kept the weights from before "
-                        "that epoch. Scale the data (e.g. with "
-                        "sklearn.preprocessing.StandardScaler) or lower "
-                        "learning_rate_init (now %g)."
-                        % (self.n_iter_ + 1, loss_sum / n_samples,
-                           self.learning_rate_init)
-                    )
-                self.n_iter_ += 1
-                self.loss_ = loss_sum / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+        validation = on_best = None
+        if early_stopping:
+            def validation():
+                return self._score(X_val, y_val, sample_weight=sample_weight_val)
 
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val
-                )
-                optimizer.iteration_ends(self.t_)
+            def on_best():
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [b.copy() for b in self.intercepts_]
 
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = (
-                            "Validation score did not improve more than "
-                            "tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
-                    else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f"
-                            " for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
-                    if optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+        run_epochs(self, network, data, loss_name, self.alpha, optimizer, batch_size,
+                   incremental=incremental, validation=validation, on_best=on_best,
+                   watch_loss=watch_loss)
 
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
-
-    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
-        if early_stopping:
-            val_score = self._score(X, y, sample_weight=sample_weight)
-            self.validation_scores_.append(val_score)
-            if self.verbose:
-                print("Validation score: %f" % self.validation_scores_[-1])
-            last_valid_score = self.validation_scores_[-1]
-            if last_valid_score < (self.best_validation_score_ + self.tol):
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if last_valid_score > self.best_validation_score_:
-                self.best_validation_score_ = last_valid_score
-                self._best_coefs = [c.copy() for c in self.coefs_]
-                self._best_intercepts = [b.copy() for b in self.intercepts_]
-        else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

@@ -1,0 +1,162 @@
+"""The epoch driver shared by every estimator's mini-batch solvers.
+
+It follows scikit-learn 1.9's ``BaseMultilayerPerceptron._fit_stochastic``: one
+shuffle of the sample order per epoch from the estimator's RandomState, one compiled
+epoch per ``Network.train_epoch`` call, the loss curve, ``tol`` /
+``n_iter_no_change`` stopping on the training loss or a held-out score, the
+learning-rate schedule, the ConvergenceWarning and Ctrl-C. Python runs here once per
+epoch, never per mini-batch.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import shuffle
+
+# scikit-learn's words, kept as the start of ours so that code matching them still works.
+NON_FINITE_MESSAGE = (
+    "Solver produced non-finite parameter weights. The input data may contain large"
+    " values and need to be preprocessed."
+)
+
+
+def clip_batch_size(batch_size, n_samples):
+    """scikit-learn's rule: "auto" is min(200, n); larger sizes warn and are clipped."""
+    if batch_size == "auto":
+        return min(200, n_samples)
+    if batch_size > n_samples:
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than "
+            "sample size. It is going to be clipped"
+        )
+    return int(np.clip(batch_size, 1, n_samples))
+
+
+def run_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
+               incremental, validation=None, on_best=None, watch_loss=True):
+    """Train epochs until a stopping rule fires; return the number of epochs run.
+
+    Parameters
+    ----------
+    est : estimator
+        Reads max_iter, shuffle, tol, n_iter_no_change, verbose, learning_rate_init
+        and ``_random_state``; updates n_iter_, loss_, t_, loss_curve_, best_loss_,
+        validation_scores_, best_validation_score_ and ``_no_improvement_count``
+        exactly as scikit-learn's MLP does.
+    network : fastgd._engine.Network
+        Trained in place.
+    data : fastgd._engine.KernelData
+        Training rows, targets and weights.
+    loss : str
+        Loss name for the kernels.
+    penalty : float or fastgd._engine.Penalty
+        The MLP's alpha, or a linear model's per-sample penalty.
+    optimizer : fastgd._engine.Optimizer
+        Its state carries over between calls (partial_fit).
+    batch_size : int
+        Rows per mini-batch (already clipped to the data).
+    incremental : bool
+        partial_fit: one epoch, no ConvergenceWarning.
+    validation : callable or None
+        Early stopping: returns the held-out score of the current parameters.
+    on_best : callable or None
+        Called when the held-out score improves, to keep the best parameters.
+    watch_loss : bool
+        Treat a non-finite epoch loss as divergence (False where the loss is
+        undefined by design, e.g. a Poisson loss with negative targets).
+
+    Raises
+    ------
+    ValueError
+        At the first epoch whose loss or parameters are not finite, after putting
+        back the parameters from before that epoch (scikit-learn's message, plus
+        advice). The optimizer state is dropped: its moments may be non-finite.
+    """
+    n_samples = data.n_samples
+    sample_idx = np.arange(n_samples, dtype=int)
+    last_finite = np.empty_like(network.params)
+    est.n_iter_ = 0
+    try:
+        for _ in range(est.max_iter):
+            if est.shuffle:
+                sample_idx = shuffle(sample_idx, random_state=est._random_state)
+            np.copyto(last_finite, network.params)
+            loss_sum = network.train_epoch(data, loss, penalty, optimizer, sample_idx,
+                                           batch_size)
+            if not np.isfinite(network.params).all() or (
+                watch_loss and not np.isfinite(loss_sum)
+            ):
+                network.params[:] = last_finite
+                if hasattr(est, "_optimizer"):
+                    del est._optimizer
+                raise ValueError(
+                    NON_FINITE_MESSAGE + " Training diverged in epoch %d (loss = %s), "
+                    "so it stopped there and kept the weights from before that "
+                    "epoch. Scale the data (e.g. with "
+                    "sklearn.preprocessing.StandardScaler) or lower "
+                    "learning_rate_init (now %g)."
+                    % (est.n_iter_ + 1, loss_sum / n_samples, est.learning_rate_init)
+                )
+            est.n_iter_ += 1
+            est.loss_ = loss_sum / n_samples
+            est.t_ += n_samples
+            est.loss_curve_.append(est.loss_)
+            if est.verbose:
+                print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+
+            _count_no_improvement(est, validation, on_best)
+            optimizer.iteration_ends(est.t_)
+
+            if est._no_improvement_count > est.n_iter_no_change:
+                if validation is not None:
+                    msg = (
+                        "Validation score did not improve more than "
+                        "tol=%f for %d consecutive epochs."
+                        % (est.tol, est.n_iter_no_change)
+                    )
+                else:
+                    msg = (
+                        "Training loss did not improve more than tol=%f"
+                        " for %d consecutive epochs." % (est.tol, est.n_iter_no_change)
+                    )
+                if optimizer.trigger_stopping(msg, est.verbose):
+                    break
+                est._no_improvement_count = 0
+
+            if incremental:
+                break
+            if est.n_iter_ == est.max_iter:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) "
+                    "reached and the optimization hasn't converged yet."
+                    % est.max_iter,
+                    ConvergenceWarning,
+                )
+    except KeyboardInterrupt:
+        warnings.warn("Training interrupted by user.")
+    return est.n_iter_
+
+
+def _count_no_improvement(est, validation, on_best):
+    """scikit-learn's _update_no_improvement_count: held-out score or training loss."""
+    if validation is not None:
+        score = validation()
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print("Validation score: %f" % est.validation_scores_[-1])
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            if on_best is not None:
+                on_best()
+    else:
+        if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if est.loss_curve_[-1] < est.best_loss_:
+            est.best_loss_ = est.loss_curve_[-1]
