@@ -10,15 +10,40 @@ epoch, never per mini-batch.
 
 import warnings
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import shuffle
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 # scikit-learn's words, kept as the start of ours so that code matching them still works.
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain large"
     " values and need to be preprocessed."
 )
+
+
+# The mini-batch parameters every estimator shares, named and bounded as in
+# scikit-learn's MLPs.
+MINIBATCH_CONSTRAINTS = {
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "shuffle": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [
+        Interval(Integral, 1, None, closed="left"),
+        Options(Real, {np.inf}),
+    ],
+}
 
 
 def clip_batch_size(batch_size, n_samples):

@@ -59,7 +59,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fastgd._driver import clip_batch_size, run_epochs
+from fastgd._driver import MINIBATCH_CONSTRAINTS, clip_batch_size, run_epochs
 from fastgd._engine import KernelData, Network, Optimizer, Penalty
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -372,22 +372,8 @@ def _check_finite(network):
 
 
 _MINIBATCH_CONSTRAINTS = {
-    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-    "power_t": [Interval(Real, 0, None, closed="left")],
-    "shuffle": ["boolean"],
-    "momentum": [Interval(Real, 0, 1, closed="both")],
-    "nesterovs_momentum": ["boolean"],
-    "early_stopping": ["boolean"],
+    **MINIBATCH_CONSTRAINTS,
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-    "beta_1": [Interval(Real, 0, 1, closed="left")],
-    "beta_2": [Interval(Real, 0, 1, closed="left")],
-    "epsilon": [Interval(Real, 0, None, closed="neither")],
-    "n_iter_no_change": [
-        Interval(Integral, 1, None, closed="left"),
-        Options(Real, {np.inf}),
-    ],
 }
 
 _MINIBATCH_DOC = """

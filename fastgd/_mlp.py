@@ -31,7 +31,12 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fastgd._driver import NON_FINITE_MESSAGE, clip_batch_size, run_epochs
+from fastgd._driver import (
+    MINIBATCH_CONSTRAINTS,
+    NON_FINITE_MESSAGE,
+    clip_batch_size,
+    run_epochs,
+)
 from fastgd._engine import KernelData, Network, Optimizer, pack
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
@@ -41,31 +46,16 @@ class BaseMultilayerPerceptron(BaseEstimator):
     """Shared fit/predict logic of the MLP estimators (not for direct use)."""
 
     _parameter_constraints: dict = {
+        **MINIBATCH_CONSTRAINTS,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Real, {np.inf}),
-        ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
