@@ -5,7 +5,6 @@ scikit-learn's own estimator."""
 
 import copy
 import inspect
-import io
 import pickle
 import re
 import warnings
