@@ -31,7 +31,7 @@ _BLOCK_ELEMENTS = 1 << 20
 # Measured on the 2-core reference machine (benchmarks/NOTES.md).
 _MIN_FLOPS_PER_SLICE = 500_000
 _MIN_ROWS_PER_SLICE = 16
-_MAX_SLICES = 8
+_MAX_SLICES = 4
 
 
 def available_threads():

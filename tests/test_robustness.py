@@ -446,7 +446,7 @@ def test_bit_identical_across_thread_counts(pair, solver, monkeypatch):
     two, out_two, used_two = _fit_with_threads(ours_cls, params, X, y, 2, monkeypatch)
     units = [X.shape[1]] + [p.shape[-1] for p in _params(one)[: len(_params(one)) // 2]]
     if len(units) > 2:  # the MLPs: several slices, so both threads had work
-        assert _engine.slices_for(units, 200) == 8
+        assert _engine.slices_for(units, 200) > 1
         if solver == "lbfgs":
             assert X.shape[0] > _engine.block_rows(units, X.shape[0])
         assert 2 in used_two
