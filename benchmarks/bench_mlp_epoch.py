@@ -11,14 +11,22 @@ solver adam, ``shuffle=True``, ``random_state=0``. Each timed call is one
 ``n_iter_no_change`` so every run does exactly that many epochs).
 
 Parameters: library (fastgd / sklearn), dtype of X (float32 / float64),
-batch_size (200 / 32) and threads (1 / 2: BLAS and OpenMP thread pools limited
-with ``threadpoolctl.threadpool_limits(limits=threads)`` around the fit).
+batch_size (200 / 32) and threads (1 / 2). ``threads`` is applied around the
+fit as ``threadpoolctl.threadpool_limits(limits=threads)`` (BLAS and OpenMP
+pools; fastgd's kernels follow OpenMP's limit) and as
+``FASTGD_NUM_THREADS=threads`` (fastgd's own cap, which it reads first), so the
+limit holds whichever of the two a given fastgd version honours. fastgd may
+still use fewer threads: small batches are not split, and it only starts
+threads on idle cores. scikit-learn's only parallelism is BLAS.
+
 Both libraries of one configuration share a benchmark group, so
 pytest-benchmark's tables compare them directly; ``benchmarks/conftest.py``
-prints the per-epoch medians and the scikit-learn / fastgd ratio at the end.
+prints the per-epoch medians and the fastgd / scikit-learn ratios at the end.
 """
 
+import os
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -71,16 +79,30 @@ def _fit(cls, X, y, batch_size, epochs, threads):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads), fastgd_num_threads(threads):
             est.fit(X, y)
     return est
 
 
-@pytest.mark.parametrize("threads", [1, 2], ids=lambda t: f"threads={t}")
-@pytest.mark.parametrize("batch_size", [200, 32], ids=lambda b: f"batch={b}")
+@contextmanager
+def fastgd_num_threads(threads):
+    """Set FASTGD_NUM_THREADS (fastgd's own OpenMP thread cap) for the block."""
+    old = os.environ.get("FASTGD_NUM_THREADS")
+    os.environ["FASTGD_NUM_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["FASTGD_NUM_THREADS"]
+        else:
+            os.environ["FASTGD_NUM_THREADS"] = old
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=lambda t: f"threads{t}")
+@pytest.mark.parametrize("batch_size", [200, 32], ids=lambda b: f"batch{b}")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("library", ["fastgd", "sklearn"])
-def test_fit_epochs(benchmark, data, epoch_medians, library, dtype, batch_size, threads):
+def test_fit_epochs(benchmark, data, epoch_times, library, dtype, batch_size, threads):
     X, y = data[dtype]
     epochs = EPOCHS[batch_size]
     config = f"{dtype} batch={batch_size} threads={threads}"
@@ -104,4 +126,5 @@ def test_fit_epochs(benchmark, data, epoch_medians, library, dtype, batch_size, 
     benchmark.extra_info["final_loss"] = float(est.loss_curve_[-1])
 
     if benchmark.stats is not None:  # None under --benchmark-disable
-        epoch_medians[config, library] = benchmark.stats.stats.median / epochs
+        stats = benchmark.stats.stats
+        epoch_times[config, library] = (stats.median / epochs, stats.min / epochs)

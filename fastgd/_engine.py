@@ -56,20 +56,39 @@ def slices_for(units, rows):
     return max(1, min(_MAX_SLICES, by_work, rows // _MIN_ROWS_PER_SLICE))
 
 
+def _running_threads_of_this_process():
+    """Threads of this process in state R (running or runnable) right now."""
+    running = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        running += stat[stat.rindex(")") + 2] == "R"
+    return running
+
+
 def idle_cores():
-    """Cores not taken by other runnable threads right now (Linux; else all).
+    """Cores not taken by other processes' runnable threads right now (Linux; else all).
 
     Waiting at a per-batch barrier for a thread that another process keeps off its
     core costs a scheduler time slice (milliseconds) per batch, so fastgd only
-    starts as many threads as there are idle cores.
+    starts as many threads as there are idle cores. Our own threads (this reader,
+    OpenMP or BLAS workers still spinning after the last call) do not count.
     """
     cores = os.cpu_count() or 1
     try:
+        # Our spinning workers may fall asleep between the two readings: count them
+        # on both sides and take the larger number.
+        own_before = _running_threads_of_this_process()
         with open("/proc/loadavg") as f:
             running = int(f.read().split()[3].split("/")[0])
+        own = max(own_before, _running_threads_of_this_process())
+        others = running - own
     except (OSError, ValueError, IndexError):
         return cores
-    return max(1, cores - (running - 1))  # the reader itself is running
+    return max(1, cores - max(0, others))
 
 
 def threads_for(n_slices):
