@@ -127,11 +127,19 @@ class _Preconditioner:
     is used. Gradients map as ``dV = (dW - mu dB) / s`` and ``dc = dB``.
     """
 
-    def __init__(self, mean, var, l2, fit_intercept, n_outputs):
+    def __init__(self, mean, var, l2, fit_intercept, n_outputs, isotropic=False):
         # Constant (or numerically constant) columns keep scale 1; otherwise the
         # diagonal curvature of data term plus L2 term, up to the loss' own factor.
         const = var <= 1e-12 * (1.0 + mean * mean)
         self.scale = np.where(const, 1.0, np.sqrt(var + l2))
+        if isotropic:
+            # One scale for every feature: the iterates of a gradient method started
+            # at 0 then stay in the row space of the (centred) X, so on an
+            # underdetermined least-squares problem they converge to the
+            # minimum-norm solution - scikit-learn's (lstsq). Per-feature scales
+            # would pick another of the many exact fits.
+            typical = float(np.mean(self.scale[~const])) if (~const).any() else 1.0
+            self.scale = np.full_like(self.scale, typical)
         self.mean = mean if fit_intercept else np.zeros_like(mean)
         self.n_features = mean.shape[0]
         self.n_outputs = n_outputs
@@ -298,6 +306,10 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
     while True:  # each round restarts from a true gradient
         p = -g
         gg = float(g @ g)
+        # The tracked f carries an absolute error of ~eps x f at the restart: below
+        # that it is noise, so confirm with a true evaluation (which sees an exact
+        # fit as one) rather than iterate on rounding.
+        f_noise = 64 * np.finfo(np.float64).eps * abs(f)
         for _ in range(len(x) + 1):
             if n_iter >= max_iter:
                 objective.set_model(x)
@@ -316,7 +328,7 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
             objective.f_data = f - objective.penalty_value()
             if verbose:
                 print("cg: iteration %d, objective = %.10g" % (n_iter, f))
-            if criterion(x, objective, g) <= tol:
+            if criterion(x, objective, g) <= tol or f <= f_noise:
                 break
             gg_new = float(g @ g)
             p = -g + (gg_new / gg) * p
@@ -327,7 +339,7 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
         value = criterion(x, objective, g)
         if value <= tol:
             return n_iter, 0
-        if value >= 0.5 * true_value:
+        if not value < 0.5 * true_value:  # (also when value is NaN)
             return n_iter, 2  # restarts no longer help: precision limit
         true_value = value
 
@@ -360,6 +372,54 @@ def _train_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
     if "params" in best:
         network.params[:] = best["params"]
     return n_iter
+
+
+def _reject_text(X):
+    """scikit-learn's dtype="numeric" check: arrays of text are refused."""
+    if X is None or sp.issparse(X):
+        return
+    dtype = getattr(X, "dtype", None)
+    if dtype is None or not isinstance(dtype, np.dtype):
+        try:
+            dtype = np.asarray(X).dtype
+        except Exception:  # noqa: BLE001 - validate_data says what is wrong
+            return
+    if dtype.kind in "USV":
+        raise ValueError(
+            "dtype='numeric' is not compatible with arrays of bytes/strings."
+            "Convert your data to numeric values explicitly instead."
+        )
+
+
+def _underdetermined(X, sample_weight):
+    """No more distinct (weighted) samples than features: many exact fits.
+
+    Then the least-squares solution is not unique and scikit-learn's lstsq returns
+    the minimum-norm one; fastgd keeps to it with an isotropic preconditioner (see
+    _Preconditioner). Repeated rows (or weights, which are the same thing) add no
+    rank, so distinct rows are counted - on small problems only, where repeats can
+    matter; a rank deficiency from collinear features is not detected.
+    """
+    n, d = X.shape
+    rows = np.arange(n) if sample_weight is None else np.flatnonzero(sample_weight)
+    if rows.size <= d:
+        return True
+    if rows.size > 10 * d or rows.size * d > 10**6:
+        return False
+    Xu = X[rows]
+    Xu = Xu.toarray() if sp.issparse(Xu) else np.asarray(Xu)
+    return np.unique(Xu, axis=0).shape[0] <= d
+
+
+def _overflow_scale(A):
+    """A power of two bringing max |A| near 1 when A's squares would overflow."""
+    if A.dtype != np.float64:
+        return 1.0
+    data = A.data if sp.issparse(A) else A
+    amax = float(np.max(np.abs(data), initial=0.0))
+    if not amax > 2.0**400:  # squares, sums of squares and products stay finite
+        return 1.0
+    return float(2.0 ** -np.ceil(np.log2(amax)))
 
 
 def _check_finite(network):
@@ -755,9 +815,16 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
         Y = self._encode(y, self.classes_)
         n_out = Y.shape[1]
         dtype = X.dtype
-        warm = self.warm_start and hasattr(self, "coef_") and (
-            np.shape(self.coef_) == (n_out, X.shape[1])
-        )
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm and np.shape(self.coef_) != (n_out, X.shape[1]):
+            # scikit-learn refuses to warm start from coefficients of another shape
+            # (new classes, say), in these words (its shapes count the intercept).
+            fi = int(self.fit_intercept)
+            raise ValueError(
+                "Initialization coef is of shape (%d, %d), expected shape (%d, %d)"
+                % (np.shape(self.coef_)[0], np.shape(self.coef_)[1] + fi, n_out,
+                   X.shape[1] + fi)
+            )
         if warm:
             coef, intercept = self.coef_, self.intercept_
         else:
@@ -796,8 +863,26 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
         if sample_weight is not None and np.all(sample_weight == sample_weight[0]):
             # Equal weights cancel in sum w_i loss_i / sum w_i: skip them.
             sample_weight = None
-        mean, var = _feature_moments(X, sample_weight)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, var = _feature_moments(X, sample_weight)
         n_out = Y.shape[1]
+        if not (np.isfinite(mean).all() and np.isfinite(var).all()):
+            # Values whose squares overflow (|x| ~ 1e200). scikit-learn's lbfgs
+            # fails its first line search there and hands back the starting point
+            # with a ConvergenceWarning (status=2) that says to scale the data;
+            # fastgd does the same rather than run the kernels on overflowing sums.
+            # (The penalised logistic optimum is not scale-invariant, so the
+            # rescaling LinearRegression does would change the answer.)
+            self.n_iter_ = np.asarray([0], dtype=np.int32)
+            warnings.warn(
+                "lbfgs failed to converge after 0 iteration(s) (status=2):\n"
+                "ABNORMAL: the squares of the input overflow float64.\n"
+                "You might also want to scale the data as shown in:\n"
+                "    https://scikit-learn.org/stable/modules/preprocessing.html\n%s"
+                % _LOGISTIC_SOLVER_CONVERGENCE_MSG,
+                ConvergenceWarning,
+            )
+            return
         precond = _Preconditioner(mean, var, l2, self.fit_intercept, n_out)
         data = KernelData(X, X.dtype, Y, sample_weight)
 
@@ -1137,6 +1222,16 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
             )
 
     def _validate(self, X, y, reset):
+        # scikit-learn's LinearRegression validates with dtype="numeric": arrays of
+        # text are refused (even numbers written as text), and sparse y is refused
+        # with check_array's TypeError. fastgd converts to float itself, so both
+        # checks are made here, before anything else, in scikit-learn's words.
+        if sp.issparse(y):
+            raise TypeError(
+                "Sparse data was passed, but dense data is required. Use "
+                "'.toarray()' to convert to a dense numpy array."
+            )
+        _reject_text(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              dtype=[np.float64, np.float32], order="C",
                              y_numeric=True, multi_output=True, reset=reset)
@@ -1182,6 +1277,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
             The fitted estimator.
         """
         self._check_solver_options()
+        in_dtype = getattr(X, "dtype", None)
         X, y = self._validate(X, y, reset=True)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
@@ -1202,14 +1298,42 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
         else:
             self._fit_full_batch(network, X, Y, sample_weight, l2)
         self._adopt(network, y.ndim)
+        if in_dtype == np.float16 and not sp.issparse(X):
+            # scikit-learn keeps float16 X as float16; its lstsq returns float32
+            # coefficients, which its intercept step casts back to float16 when
+            # fit_intercept=True (so its predictions are float16, or float32).
+            # fastgd trains in float64 and hands back the same dtypes - matching a
+            # quirk, not a choice.
+            if self.fit_intercept:
+                self.coef_ = np.asarray(self.coef_).astype(np.float16)
+                self.intercept_ = np.asarray(self.intercept_).astype(np.float16)[()]
+            else:
+                self.coef_ = np.asarray(self.coef_).astype(np.float32)
         return self
 
     def _fit_full_batch(self, network, X, Y, sample_weight, l2):
         if sample_weight is not None and np.all(sample_weight == sample_weight[0]):
             sample_weight = None  # equal weights cancel in the weighted mean
+        # Values whose squares overflow (|x| ~ 1e200, which scikit-learn's lstsq
+        # handles): solve the same least-squares problem on X * a, Y * c (a, c
+        # powers of two, exact) and map the solution back, W = W' a / c, b = b' / c.
+        a, c = _overflow_scale(X), _overflow_scale(Y)
+        if a != 1.0 or c != 1.0:
+            W, b = network.views()
+            W[0] *= c / a
+            b[0] *= c
+            Xs = X * a if a != 1.0 else X
+            if sp.issparse(Xs):
+                Xs = Xs.tocsr() if X.format == "csr" else Xs.tocsc()
+            self._fit_full_batch(network, Xs, Y * c, sample_weight,
+                                 l2 * (a / c) * (a / c) if l2 else 0.0)
+            W[0] *= a / c
+            b[0] /= c
+            return
         n_out = Y.shape[1]
         mean, var = _feature_moments(X, sample_weight)
-        precond = _Preconditioner(mean, var, l2, self.fit_intercept, n_out)
+        precond = _Preconditioner(mean, var, l2, self.fit_intercept, n_out,
+                                  isotropic=_underdetermined(X, sample_weight))
         data = KernelData(X, X.dtype, Y, sample_weight)
         # The engine reports the squared error averaged over the outputs but follows
         # the gradient of its sum: the value is multiplied by n_out so both belong
@@ -1228,7 +1352,10 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
                                loss_factor=norm, value_factor=float(n_out))
 
         # rms below is in units of sqrt(norm) x (targets' std): 1 at the start.
-        tol_exact = self.tol**2
+        # (an exact fit is also one whose residual is down to rounding: with a tiny
+        # tol, CG would otherwise go on along rounding noise and leave the row
+        # space of X, i.e. the minimum-norm solution of an underdetermined problem)
+        tol_exact = max(self.tol**2, 64 * np.finfo(X.dtype).eps)
 
         def criterion(x, objective, gx):
             # |gradient in standardised units| / RMS residual: the cosine between

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn import linear_model as sk_lm
 from sklearn import neural_network as sk_nn
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -42,6 +43,11 @@ _QUICK = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
 ESTIMATORS = [
     (fastgd.MLPClassifier, sk_nn.MLPClassifier, _QUICK),
     (fastgd.MLPRegressor, sk_nn.MLPRegressor, _QUICK),
+    # (parameters the scikit-learn class does not have are dropped by _make)
+    (fastgd.LogisticRegression, sk_lm.LogisticRegression,
+     dict(max_iter=5, random_state=0)),
+    (fastgd.LinearRegression, sk_lm.LinearRegression,
+     dict(max_iter=5, random_state=0)),
 ]
 
 
