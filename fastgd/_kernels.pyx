@@ -521,8 +521,16 @@ cdef double _coef_sums(const Layout *lay, const floating *params,
     return _square_and_abs_sums(params, lay.n_coefs, sumsq)
 
 
-cdef void _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
-                       Py_ssize_t *coef_offset, Py_ssize_t *intercept_offset) noexcept:
+cdef int _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
+                      Py_ssize_t *coef_offset, Py_ssize_t *intercept_offset,
+                      int n_parts, int n_threads) except -1:
+    """Parameter offsets of the network ``units``, after checking the kernel limits:
+    at most MAX_LAYERS layers, 1 <= n_threads <= n_parts <= MAX_THREADS."""
+    if units.shape[0] > MAX_LAYERS + 1:
+        raise ValueError(f"at most {MAX_LAYERS} weight layers are supported")
+    if not 1 <= n_parts <= MAX_THREADS or not 1 <= n_threads <= n_parts:
+        raise ValueError(f"need 1 <= n_threads <= slices <= {MAX_THREADS}, got "
+                         f"n_threads={n_threads}, slices={n_parts}")
     cdef Py_ssize_t l, pos = 0
     lay.n_layers = units.shape[0] - 1
     lay.units = &units[0]
@@ -536,6 +544,7 @@ cdef void _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
         intercept_offset[l] = pos
         pos += units[l + 1]
     lay.n_params = pos
+    return 0
 
 
 cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows):
@@ -714,12 +723,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef double part_sq[MAX_THREADS]
     cdef double part_abs[MAX_THREADS]
     cdef Layout lay
-    if units.shape[0] > MAX_LAYERS + 1:
-        raise ValueError("at most 64 weight layers are supported")
-    if not 1 <= n_slices <= MAX_THREADS or not 1 <= n_threads <= n_slices:
-        raise ValueError(f"need 1 <= n_threads <= n_slices <= {MAX_THREADS}, got "
-                         f"n_threads={n_threads}, n_slices={n_slices}")
-    _fill_layout(&lay, units, coef_offset, intercept_offset)
+    _fill_layout(&lay, units, coef_offset, intercept_offset, n_slices, n_threads)
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
     cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
@@ -837,14 +841,9 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef double part_loss[MAX_THREADS]
     cdef Layout lay
-    if units.shape[0] > MAX_LAYERS + 1:
-        raise ValueError("at most 64 weight layers are supported")
     if model.l1 != 0:
         raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
-    if not 1 <= n_parts <= MAX_THREADS or not 1 <= n_threads <= n_parts:
-        raise ValueError(f"need 1 <= n_threads <= n_parts <= {MAX_THREADS}, got "
-                         f"n_threads={n_threads}, n_parts={n_parts}")
-    _fill_layout(&lay, units, coef_offset, intercept_offset)
+    _fill_layout(&lay, units, coef_offset, intercept_offset, n_parts, n_threads)
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
     cdef Py_ssize_t n_samples = Y.shape[0], n_params = lay.n_params
@@ -904,11 +903,8 @@ def forward(const floating[::1] params, floating[::1] work,
     cdef Py_ssize_t coef_offset[MAX_LAYERS]
     cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef Layout lay
-    if units.shape[0] > MAX_LAYERS + 1:
-        raise ValueError("at most 64 weight layers are supported")
-    if not 1 <= n_threads <= MAX_THREADS:
-        raise ValueError(f"n_threads must be in [1, {MAX_THREADS}], got {n_threads}")
-    _fill_layout(&lay, units, coef_offset, intercept_offset)
+    # Blocks are independent: any thread may take any block.
+    _fill_layout(&lay, units, coef_offset, intercept_offset, MAX_THREADS, n_threads)
     cdef Py_ssize_t n_samples = out.shape[0]
     cdef Py_ssize_t n_blocks = _ceil_div(n_samples, block_rows)
     cdef Py_ssize_t thread_work = _workspace_size(units, block_rows)
