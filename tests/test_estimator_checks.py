@@ -19,14 +19,11 @@ What scikit-learn 1.9 does for its own MLPs
   LinAlgWarning))``.
 """
 
-import warnings
 
 import pytest
-from scipy.linalg import LinAlgWarning
-from sklearn import clone
 from sklearn import neural_network as sk_nn
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn_common_checks import run_check
 
 import fastgd
 
@@ -51,32 +48,9 @@ PER_CHECK_PARAMS = {
 }
 
 
-def _check_name(check):
-    func = getattr(check, "func", check)
-    return getattr(func, "__name__", str(func))
-
-
-def _instances_for_check(check_name, estimator):
-    """Like scikit-learn's private _yield_instances_for_check, for fastgd's types."""
-    param_sets = PER_CHECK_PARAMS[type(estimator).__name__].get(check_name)
-    if param_sets is None:
-        yield estimator
-        return
-    for params in param_sets:
-        yield clone(estimator).set_params(**params)
-
-
-# PER_ESTIMATOR_XFAIL_CHECKS has no entry for MLPClassifier/MLPRegressor:
-# no expected_failed_checks.
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
-    for instance in _instances_for_check(_check_name(check), estimator):
-        # as sklearn/tests/test_common.py::test_estimators
-        with warnings.catch_warnings():
-            for category in (FutureWarning, ConvergenceWarning, UserWarning,
-                             LinAlgWarning):
-                warnings.simplefilter("ignore", category)
-            check(instance)
+    run_check(estimator, check, PER_CHECK_PARAMS)
 
 
 @pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])

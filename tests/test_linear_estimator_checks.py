@@ -23,11 +23,8 @@ instance_generator.py):
 """
 
 import pytest
-from scipy.linalg import LinAlgWarning
-from sklearn import clone
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._testing import ignore_warnings
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn_common_checks import run_check
 
 import fastgd
 
@@ -57,27 +54,9 @@ PER_CHECK_PARAMS = {
 }
 
 
-def _check_name(check):
-    func = getattr(check, "func", check)
-    return getattr(func, "__name__", str(func))
-
-
-def _instances_for_check(check_name, estimator):
-    param_sets = PER_CHECK_PARAMS[type(estimator).__name__].get(check_name)
-    if param_sets is None:
-        yield estimator
-        return
-    for params in param_sets:
-        yield clone(estimator).set_params(**params)
-
-
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
-    for instance in _instances_for_check(_check_name(check), estimator):
-        with ignore_warnings(
-            category=(FutureWarning, ConvergenceWarning, UserWarning, LinAlgWarning)
-        ):
-            check(instance)
+    run_check(estimator, check, PER_CHECK_PARAMS)
 
 
 @pytest.mark.parametrize("kind", ["LogisticRegression", "LinearRegression"])
