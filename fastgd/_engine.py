@@ -21,6 +21,12 @@ SOLVER_CODES = _kernels.SOLVER_CODES
 # Rows per block for prediction and full-batch gradients: enough for efficient GEMMs,
 # small enough that the workspace stays a few MB whatever n_samples is.
 _BLOCK_ELEMENTS = 1 << 20
+# A first layer narrower than this does so little work per element of X that the pass
+# is memory-bound: 16x smaller blocks keep a block of X in cache between the forward
+# GEMM and the gradient GEMM that reads it again. MNIST logistic regression gradient
+# (60,000 x 784 -> 10, float32): 37 ms per pass with the large blocks, 24 ms with the
+# small ones; predicting through a hidden layer of 1024 is 45% slower with small ones.
+_NARROW_FIRST_LAYER = 64
 
 
 # Threading policy. A batch is cut into row slices with private gradients (the
@@ -252,9 +258,11 @@ def model_spec(hidden_activation, output_activation, loss, penalty, data):
 
 
 def block_rows(units, n_samples):
-    """Rows per block so that one block's workspace holds ~_BLOCK_ELEMENTS values."""
+    """Rows per block so that one block's workspace holds ~_BLOCK_ELEMENTS values
+    (16x fewer when the first layer is narrow, see _NARROW_FIRST_LAYER)."""
     per_row = units[0] + 2 * sum(units[1:])
-    return int(max(1, min(n_samples, max(64, _BLOCK_ELEMENTS // per_row))))
+    elements = _BLOCK_ELEMENTS if units[1] >= _NARROW_FIRST_LAYER else _BLOCK_ELEMENTS // 16
+    return int(max(1, min(n_samples, max(64, elements // per_row))))
 
 
 class Network:
