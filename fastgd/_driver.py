@@ -17,6 +17,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
+from fastgd._engine import holding_single_threaded_blas
+
 # scikit-learn's words, kept as the start of ours so that code matching them still works.
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain large"
@@ -58,6 +60,7 @@ def clip_batch_size(batch_size, n_samples):
     return int(np.clip(batch_size, 1, n_samples))
 
 
+@holding_single_threaded_blas
 def run_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
                incremental, validation=None, on_best=None, watch_loss=True):
     """Train epochs until a stopping rule fires; return the number of epochs run.

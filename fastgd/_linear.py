@@ -60,7 +60,13 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastgd._driver import MINIBATCH_CONSTRAINTS, clip_batch_size, run_epochs
-from fastgd._engine import KernelData, Network, Optimizer, Penalty
+from fastgd._engine import (
+    KernelData,
+    Network,
+    Optimizer,
+    Penalty,
+    holding_single_threaded_blas,
+)
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 # scikit-learn's solvers for an L2 (or no) penalty: all minimise the same objective,
@@ -221,6 +227,7 @@ class _Objective:
         return f_data + self.penalty_value(), self.precond.gradient(gW, gb)
 
 
+@holding_single_threaded_blas
 def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
            ftol=None):
     """Minimise ``objective`` with scipy's L-BFGS-B.
@@ -278,6 +285,7 @@ def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
     return n_iter, res
 
 
+@holding_single_threaded_blas
 def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbose,
                         curvature_floor=0.0):
     """Linear conjugate gradients for a quadratic ``objective`` (least squares).

@@ -37,7 +37,13 @@ from fastgd._driver import (
     clip_batch_size,
     run_epochs,
 )
-from fastgd._engine import KernelData, Network, Optimizer, pack
+from fastgd._engine import (
+    KernelData,
+    Network,
+    Optimizer,
+    holding_single_threaded_blas,
+    pack,
+)
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 
@@ -194,6 +200,7 @@ class BaseMultilayerPerceptron(BaseEstimator):
                              "sklearn.preprocessing.StandardScaler.")
         return self
 
+    @holding_single_threaded_blas
     def _fit_lbfgs(self, X, y, sample_weight):
         dtype = self.coefs_[0].dtype  # later calls keep the weights' dtype
         network = self._network(dtype)
