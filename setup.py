@@ -11,6 +11,7 @@ FASTGD_NO_OPENMP=1
     Build without OpenMP even where the compiler supports it.
 """
 import os
+import platform
 import sys
 import tempfile
 import subprocess
@@ -24,28 +25,41 @@ NATIVE = os.environ.get("FASTGD_NATIVE", "0") not in ("", "0")
 NO_OPENMP = os.environ.get("FASTGD_NO_OPENMP", "0") not in ("", "0")
 
 
-def compiler_accepts_openmp():
-    """Try to compile and link a tiny OpenMP program with the default C compiler."""
+def compiler_accepts(flags, program):
+    """Try to compile and link a tiny C program with the default C compiler."""
     if sys.platform == "win32":
         return False
     cc = os.environ.get("CC", "cc")
     with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "omp.c")
+        src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n")
-        cmd = [cc, "-fopenmp", src, "-o", os.path.join(tmp, "omp")]
+            f.write(program)
+        cmd = [cc, *flags, src, "-o", os.path.join(tmp, "probe")]
         try:
             return subprocess.run(cmd, capture_output=True).returncode == 0
         except OSError:
             return False
 
 
-# -fno-math-errno: sqrt/exp need not set errno, so the update loops vectorise.
-compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno"]
+OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n"
+AVX2_PROBE = ("#include <immintrin.h>\nint main(void){__m256 a = _mm256_set1_ps(1.f);\n"
+              "a = _mm256_fmadd_ps(a, a, a); return (int) _mm256_cvtss_f32(a) != 2;}\n")
+AVX2_FLAGS = ["-mavx2", "-mfma"]
+
+
+# -fno-math-errno: sqrt need not set errno, so the update loops vectorise.
+# -fno-trapping-math: nothing reads the floating-point exception flags, and without
+# it GCC keeps the selects in fastgd/_vmath.h as branches (no vectorisation).
+# Never -ffast-math: _vmath.h and the NaN checks rely on IEEE semantics.
+compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 link_args = []
 if NATIVE:
     compile_args.append("-march=native")
-USE_OPENMP = not NO_OPENMP and compiler_accepts_openmp()
+USE_OPENMP = not NO_OPENMP and compiler_accepts(["-fopenmp"], OPENMP_PROBE)
+# A second build of the same kernels for x86-64 CPUs with AVX2 + FMA, chosen at import
+# time by fastgd._engine (the baseline build targets any x86-64: SSE2 only).
+BUILD_AVX2 = (not NATIVE and platform.machine().lower() in ("x86_64", "amd64")
+              and compiler_accepts(AVX2_FLAGS, AVX2_PROBE))
 if USE_OPENMP:
     compile_args.append("-fopenmp")
     link_args.append("-fopenmp")
@@ -60,16 +74,22 @@ directives = {
     "embedsignature": True,
 }
 
-extensions = [
-    Extension(
-        "fastgd._kernels",
-        ["fastgd/_kernels.pyx"],
-        include_dirs=[np.get_include()],
+
+
+def kernels_extension(name, extra_flags=()):
+    return Extension(
+        f"fastgd.{name}",
+        [f"fastgd/{name}.pyx"],
+        include_dirs=[np.get_include(), "fastgd"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args,
+        extra_compile_args=[*compile_args, *extra_flags],
         extra_link_args=link_args,
     )
-]
+
+
+extensions = [kernels_extension("_kernels")]
+if BUILD_AVX2:
+    extensions.append(kernels_extension("_kernels_avx2", AVX2_FLAGS))
 
 setup(
     ext_modules=cythonize(

@@ -19,6 +19,8 @@ def main():
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--hidden", type=int, nargs="+", default=[100])
     parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--activation", default="relu",
+                        choices=["relu", "tanh", "logistic", "identity"])
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--threads", type=int, default=None,
@@ -41,7 +43,7 @@ def main():
     Y = np.eye(args.classes, dtype=dtype)[rng.randint(args.classes, size=args.rows)]
     units = [args.features, *args.hidden, args.classes]
     n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
-    net = Network(units, "relu", "softmax", rng.uniform(-0.1, 0.1, n_params).astype(dtype))
+    net = Network(units, args.activation, "softmax", rng.uniform(-0.1, 0.1, n_params).astype(dtype))
     opt = Optimizer("adam", n_params, dtype, 1e-3)
     data = KernelData(X, dtype, Y)
     flops = 6 * args.rows * sum(a * b for a, b in zip(units[:-1], units[1:]))
@@ -52,7 +54,7 @@ def main():
         net.train_epoch(data, "log_loss", 1e-4, opt, order, args.batch)
         times.append(time.perf_counter() - start)
     best = min(times)
-    print(f"units={units} batch={args.batch} {dtype.name}: "
+    print(f"units={units} {args.activation} batch={args.batch} {dtype.name}: "
           f"min {best * 1e3:.1f} ms/epoch, median {np.median(times) * 1e3:.1f} ms, "
           f"{flops / best / 1e9:.1f} GFLOP/s "
           f"(slices {_engine.slices_for(units, args.batch)}, "

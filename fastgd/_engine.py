@@ -1,6 +1,7 @@
 """The training engine: flat parameter buffers and the calls into the compiled kernels.
 
-Everything that reaches ``fastgd._kernels`` passes through here, after these checks:
+Everything that reaches the compiled kernels (``fastgd._kernels``, or its AVX2 build
+``fastgd._kernels_avx2``) passes through here, after these checks:
 C-contiguous arrays of one working dtype, CSR index arrays as ``np.intp``, targets
 as a 2-D array of the working dtype, and workspaces sized for the block.
 """
@@ -13,7 +14,45 @@ from contextlib import contextmanager
 import numpy as np
 import scipy.sparse as sp
 
-from fastgd import _kernels
+from fastgd import _kernels as _baseline_kernels
+
+
+def available_kernel_builds():
+    """The compiled kernel builds this CPU can run, by name ("baseline", "avx2").
+
+    setup.py compiles the kernels twice on x86-64: for any x86-64 CPU, and with AVX2 +
+    FMA (element-wise loops and optimizer updates twice as wide, fused multiply-adds).
+    """
+    builds = {"baseline": _baseline_kernels}
+    if _baseline_kernels.cpu_has_avx2_fma():
+        try:
+            from fastgd import _kernels_avx2
+        except ImportError:  # not built (another architecture or compiler)
+            pass
+        else:
+            builds["avx2"] = _kernels_avx2
+    return builds
+
+
+def _choose_kernels():
+    """The fastest build this CPU runs, or the one FASTGD_KERNELS names."""
+    builds = available_kernel_builds()
+    wanted = os.environ.get("FASTGD_KERNELS", "")
+    if not wanted:
+        return builds.get("avx2", builds["baseline"])
+    if wanted not in builds:
+        raise ImportError(f"FASTGD_KERNELS={wanted!r}: this installation and CPU offer "
+                          f"{sorted(builds)}")
+    return builds[wanted]
+
+
+_kernels = _choose_kernels()
+
+
+def kernel_build():
+    """Name of the kernel build in use: "avx2" or "baseline"."""
+    return "avx2" if _kernels.built_for_avx2() else "baseline"
+
 
 ACTIVATION_CODES = _kernels.ACTIVATION_CODES
 LOSS_CODES = _kernels.LOSS_CODES

@@ -16,12 +16,25 @@ Python caller (``fastgd._engine``) before the call.
 """
 
 from cython cimport floating
-from libc.math cimport exp, expf, log, tanh, tanhf, sqrt, sqrtf, fabs, fmax
+from libc.math cimport log, sqrt, sqrtf, fabs, fmax
 from libc.string cimport memcpy, memset
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 
 cdef extern from *:
     """
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    static int fastgd_cpu_has_avx2_fma(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    #else
+    static int fastgd_cpu_has_avx2_fma(void) { return 0; }
+    #endif
+    #if defined(__AVX2__) && defined(__FMA__)
+    #define FASTGD_BUILT_FOR_AVX2 1
+    #else
+    #define FASTGD_BUILT_FOR_AVX2 0
+    #endif
     #ifdef _OPENMP
     #include <omp.h>
     #define FASTGD_HAS_OPENMP 1
@@ -32,7 +45,19 @@ cdef extern from *:
     #endif
     """
     int FASTGD_HAS_OPENMP
+    int FASTGD_BUILT_FOR_AVX2
     int fastgd_max_threads() nogil
+    int fastgd_cpu_has_avx2_fma() nogil
+
+
+def cpu_has_avx2_fma():
+    """True when this CPU runs AVX2 and FMA instructions (the _kernels_avx2 build)."""
+    return bool(fastgd_cpu_has_avx2_fma())
+
+
+def built_for_avx2():
+    """True for the module compiled with -mavx2 -mfma."""
+    return bool(FASTGD_BUILT_FOR_AVX2)
 
 
 def openmp_enabled():
@@ -129,19 +154,27 @@ cdef inline void _gemm(char trans_a, char trans_b, int m, int n, int k,
 # Element-wise pieces
 # ---------------------------------------------------------------------------
 
-# Single-precision libm calls for float32, so float data never round-trips via double.
+cdef extern from "_vmath.h":
+    # Branch-free exp/tanh (see the header): loops calling them vectorise, where
+    # libm's calls are scalar. float32 stays in single precision throughout.
+    float fgd_expf(float x) nogil
+    double fgd_exp(double x) nogil
+    float fgd_tanhf(float x) nogil
+    double fgd_tanh(double x) nogil
+
+
 cdef inline floating _exp(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return fgd_expf(x)
     else:
-        return exp(x)
+        return fgd_exp(x)
 
 
 cdef inline floating _tanh(floating x) noexcept nogil:
     if floating is float:
-        return tanhf(x)
+        return fgd_tanhf(x)
     else:
-        return tanh(x)
+        return fgd_tanh(x)
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -153,7 +186,9 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
 
 cdef inline floating _logistic(floating x) noexcept nogil:
     # 1 / (1 + exp(-x)) saturates cleanly at both ends (exp(-x) -> inf gives 0).
-    return 1 / (1 + _exp(-x))
+    # A typed one: Cython would write the literal 1 as 1.0 (double) and promote floats.
+    cdef floating one = 1
+    return one / (one + _exp(-x))
 
 
 cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
@@ -199,6 +234,7 @@ cdef void _activation_derivative(floating *delta, const floating *z, Py_ssize_t 
                                  int activation) noexcept nogil:
     """delta *= activation'(.) expressed through the activation's output z."""
     cdef Py_ssize_t k
+    cdef floating one = 1  # typed: a literal 1 would make float32 arithmetic double
     if activation == ACT_RELU:
         for k in range(size):
             # A select, not a branch: the sign pattern of z is random, so a branch
@@ -206,11 +242,11 @@ cdef void _activation_derivative(floating *delta, const floating *z, Py_ssize_t 
             delta[k] = 0 if z[k] == 0 else delta[k]
     elif activation == ACT_TANH:
         for k in range(size):
-            delta[k] *= 1 - z[k] * z[k]
+            delta[k] *= one - z[k] * z[k]
     elif activation == ACT_LOGISTIC:
         for k in range(size):
             delta[k] *= z[k]
-            delta[k] *= 1 - z[k]
+            delta[k] *= one - z[k]
 
 
 cdef inline double _xlogy(double x, double y) noexcept nogil:
@@ -640,6 +676,17 @@ cdef void _sum_gradients(floating *grads, const floating *extra, Py_ssize_t stri
 
 cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
+
+
+def apply_activation(floating[:, ::1] z, const floating[::1] bias, str activation):
+    """z := activation(z + bias) in place: the kernels' own element-wise pass (for
+    testing it against numpy; training never goes through here)."""
+    if bias.shape[0] != z.shape[1]:
+        raise ValueError(f"bias has {bias.shape[0]} values for {z.shape[1]} columns")
+    cdef int code = ACTIVATION_CODES[activation]
+    with nogil:
+        _bias_activation(&z[0, 0] if z.shape[0] * z.shape[1] else NULL,
+                         &bias[0] if bias.shape[0] else NULL, z.shape[0], z.shape[1], code)
 
 
 def parameter_count(const Py_ssize_t[::1] units):

@@ -29,7 +29,7 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
 
 import fastgd
-from fastgd import _kernels
+from fastgd import _engine
 
 _QUICK = dict(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
 
@@ -129,7 +129,7 @@ def _kernels_forbidden(monkeypatch):
 
     with monkeypatch.context() as m:
         for name in ("train_epoch", "loss_gradient", "forward"):
-            m.setattr(_kernels, name, boom)
+            m.setattr(_engine._kernels, name, boom)
         yield
 
 

@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastgd import _kernels
+from fastgd import _engine
 from fastgd._engine import KernelData, Network, Optimizer, Penalty, model_spec, unpack
+
+KERNEL_BUILDS = _engine.available_kernel_builds()
+
+
+@pytest.fixture(autouse=True, params=sorted(KERNEL_BUILDS))
+def kernels(request, monkeypatch):
+    """Every test here runs against each compiled build this CPU can run."""
+    monkeypatch.setattr(_engine, "_kernels", KERNEL_BUILDS[request.param])
+    return KERNEL_BUILDS[request.param]
 
 # (output activation, loss) pairs the estimators use.
 OUTPUTS = [
@@ -76,7 +85,7 @@ def make_problem(units, output, dtype=np.float64, seed=0, n=13):
         Y = rng.poisson(2.0, size=(n, units[-1])).astype(float)
     else:
         Y = rng.normal(size=(n, units[-1]))
-    n_params = _kernels.parameter_count(np.asarray(units, dtype=np.intp))
+    n_params = _engine._kernels.parameter_count(np.asarray(units, dtype=np.intp))
     params = rng.uniform(-0.5, 0.5, n_params)
     sw = rng.uniform(0.5, 2.0, n)
     return X.astype(dtype), Y.astype(dtype), params.astype(dtype), sw.astype(dtype)
@@ -154,7 +163,7 @@ def test_sparse_input_equals_dense(fmt):
     )
 
 
-def test_forward_in_blocks_matches_reference():
+def test_forward_in_blocks_matches_reference(kernels):
     units = np.array([7, 9, 4], dtype=np.intp)
     X, _, params, _ = make_problem(units, "softmax", n=1000)
     coefs, intercepts = unpack(params, units)
@@ -163,8 +172,8 @@ def test_forward_in_blocks_matches_reference():
     empty = np.empty(0, dtype=np.intp)
     for rows in (1, 7, 64, 1000):
         out = np.empty((1000, 4))
-        work = np.empty(_kernels.workspace_size(units, rows))
-        _kernels.forward(params, work, units, spec, X, np.empty(0), empty, empty, out, rows, 1)
+        work = np.empty(kernels.workspace_size(units, rows))
+        kernels.forward(params, work, units, spec, X, np.empty(0), empty, empty, out, rows, 1)
         np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
@@ -400,3 +409,48 @@ def test_slices_depend_on_shape_only():
     assert slices_for([100, 100, 10], 200) == 4
     assert slices_for([100, 100, 10], 32) == 2
     assert slices_for([10, 5, 2], 200) == 1
+
+
+# --- element-wise functions (fastgd/_vmath.h) -------------------------------------
+
+def _ulp_errors(dtype, activation, x):
+    """Errors of the kernels' activation pass, in ulps of the exact result (long
+    double numpy), over the finite normal results; and the result itself."""
+    z = x.astype(dtype)[None, :].copy()
+    _engine._kernels.apply_activation(z, np.zeros(z.shape[1], dtype), activation)
+    exact = _act(activation, x.astype(dtype).astype(np.longdouble))
+    with np.errstate(over="ignore"):
+        exact_in_dtype = exact.astype(dtype)
+    normal = np.isfinite(exact_in_dtype) & (np.abs(exact) >= np.finfo(dtype).tiny)
+    spacing = np.spacing(np.abs(exact_in_dtype[normal])).astype(np.longdouble)
+    return np.abs(z[0][normal] - exact[normal]) / spacing, z[0], exact_in_dtype
+
+
+def _grid(limit, dtype):
+    # Dense near zero and the tanh branch point 0.55, plus the whole useful range.
+    near_cut = np.nextafter(dtype(0.55), [dtype(0), dtype(1)]).astype(np.float64)
+    return np.concatenate([np.linspace(-limit, limit, 400_001), np.linspace(-1, 1, 200_001),
+                           np.geomspace(1e-30, 1, 2_001), -np.geomspace(1e-30, 1, 2_001),
+                           [0.55, -0.55], near_cut, -near_cut])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation,limit", [("tanh", 30), ("logistic", 120),
+                                              ("exp", 800)])
+def test_elementwise_functions_are_within_a_few_ulps(dtype, activation, limit):
+    ulps, result, exact = _ulp_errors(dtype, activation, _grid(limit, dtype))
+    assert ulps.max() <= 3, ulps.max()
+    # Overflow gives inf, underflow (to subnormals) gives 0 or a subnormal.
+    assert np.array_equal(result[np.isinf(exact)], exact[np.isinf(exact)])
+    tiny = np.isfinite(exact) & (np.abs(exact) < np.finfo(dtype).tiny)
+    assert (np.abs(result[tiny]) < np.finfo(dtype).tiny).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "exp", "relu", "softmax"])
+def test_elementwise_special_values(dtype, activation):
+    z = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0]], dtype=dtype)
+    _engine._kernels.apply_activation(z, np.zeros(5, dtype), activation)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = _act(activation, np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0]]))
+    np.testing.assert_array_equal(z, expected.astype(dtype))

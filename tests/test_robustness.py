@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info
 
 import fastgd
-from fastgd import _engine, _kernels
+from fastgd import _engine
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
@@ -420,7 +420,7 @@ def test_same_random_state_same_model(pair, solver):
 def _fit_with_threads(cls, params, X, y, n_threads, monkeypatch):
     """Fit with FASTGD_NUM_THREADS=n_threads, recording the thread counts used."""
     used = []
-    real = {name: getattr(_kernels, name)
+    real = {name: getattr(_engine._kernels, name)
             for name in ("train_epoch", "loss_gradient", "forward")}
 
     def spy(name):
@@ -433,7 +433,7 @@ def _fit_with_threads(cls, params, X, y, n_threads, monkeypatch):
         m.setenv("FASTGD_NUM_THREADS", str(n_threads))
         m.setattr(_engine, "idle_cores", lambda: n_threads)
         for name in real:
-            m.setattr(_kernels, name, spy(name))
+            m.setattr(_engine._kernels, name, spy(name))
         est = _make(cls, **params).fit(X, y)
         out = _outputs(est, X)
     return est, out, set(used)
