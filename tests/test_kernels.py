@@ -406,7 +406,8 @@ def test_slices_are_bitwise_independent_of_threads(monkeypatch, n_threads, solve
 def test_slices_depend_on_shape_only():
     from fastgd._engine import slices_for
 
-    assert slices_for([100, 100, 10], 200) == 4
+    assert slices_for([100, 100, 10], 200) == 2
+    assert slices_for([784, 1024, 10], 1024) == 2
     assert slices_for([100, 100, 10], 32) == 2
     assert slices_for([10, 5, 2], 200) == 1
 
