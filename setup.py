@@ -51,7 +51,10 @@ AVX2_FLAGS = ["-mavx2", "-mfma"]
 # -fno-trapping-math: nothing reads the floating-point exception flags, and without
 # it GCC keeps the selects in fastgd/_vmath.h as branches (no vectorisation).
 # Never -ffast-math: _vmath.h and the NaN checks rely on IEEE semantics.
+# -fopenmp-simd: the "omp simd" loops of _vmath.h (no OpenMP runtime needed).
 compile_args = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+if compiler_accepts(["-fopenmp-simd"], "int main(void){return 0;}\n"):
+    compile_args.append("-fopenmp-simd")
 link_args = []
 if NATIVE:
     compile_args.append("-march=native")
