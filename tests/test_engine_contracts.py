@@ -48,7 +48,7 @@ def test_gil_is_released_during_fit():
             ticks.append(time.perf_counter())
             time.sleep(0.001)
 
-    clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=10, max_iter=2, tol=0,
+    clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=10, max_iter=6, tol=0,
                         random_state=0)
     counter = threading.Thread(target=count)
     counter.start()
