@@ -659,3 +659,18 @@ def test_no_feature_names_with_ndarray(kind):
     est = getattr(fastgd, kind)(max_iter=2).fit(X, y)
     assert est.n_features_in_ == X.shape[1]
     assert not hasattr(est, "feature_names_in_")
+
+
+@pytest.mark.parametrize("y", [
+    np.array([3, 1, 2, 3, 1]), np.array(["b", "a", "b"]), np.array([1.0, 2.0, 1.0, 3.0]),
+    np.array([True, False, True]), np.array([2, 2, 5]),
+    np.array(["x", "y", "z", "x"], dtype=object), np.array([7, 7, 7]),
+    np.array([[1, 0], [0, 1], [1, 1]]),
+], ids=["int", "str", "float", "bool", "binary", "object", "one-class", "multilabel"])
+def test_target_indicator_is_label_binarizer_transform(y):
+    from sklearn.preprocessing import LabelBinarizer
+
+    clf = fastgd.MLPClassifier()
+    clf._label_binarizer = LabelBinarizer().fit(y)
+    expected = clf._label_binarizer.transform(y).astype(bool)
+    np.testing.assert_array_equal(clf._indicator(y), expected)
