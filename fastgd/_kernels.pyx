@@ -135,11 +135,50 @@ ctypedef struct Optimizer:
 # BLAS
 # ---------------------------------------------------------------------------
 
+cdef extern from "_small_gemm.h":
+    void fgd_small_sgemm(char trans_a, char trans_b, Py_ssize_t m, Py_ssize_t n,
+                         Py_ssize_t k, const float *a, Py_ssize_t lda, const float *b,
+                         Py_ssize_t ldb, float *c, Py_ssize_t ldc, int accumulate,
+                         float *scratch) nogil
+    void fgd_small_dgemm(char trans_a, char trans_b, Py_ssize_t m, Py_ssize_t n,
+                         Py_ssize_t k, const double *a, Py_ssize_t lda, const double *b,
+                         Py_ssize_t ldb, double *c, Py_ssize_t ldc, int accumulate,
+                         double *scratch) nogil
+
+
+cdef enum:
+    # Products of at most this many multiply-adds (m n k) skip BLAS: see
+    # fastgd/_small_gemm.h and benchmarks/NOTES.md. The choice depends on the shape
+    # only, so results stay independent of the thread count.
+    SMALL_GEMM_VOLUME = 1 << 18
+    SMALL_GEMM_SCRATCH = 1 << 14   # op(B) = B^T (n k) and a padded k x 8 column tail
+
+
+cdef void _small_gemm(char trans_a, char trans_b, int m, int n, int k,
+                      const floating *a, int lda, const floating *b, int ldb,
+                      bint accumulate, floating *c, int ldc) noexcept nogil:
+    cdef floating scratch[SMALL_GEMM_SCRATCH]
+    if floating is float:
+        fgd_small_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate,
+                        scratch)
+    else:
+        fgd_small_dgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate,
+                        scratch)
+
+
 cdef inline void _gemm(char trans_a, char trans_b, int m, int n, int k,
                        floating alpha, const floating *a, int lda,
                        const floating *b, int ldb, floating beta,
                        floating *c, int ldc) noexcept nogil:
     """Row-major C (m x n) := alpha * op(A) @ op(B) + beta * C."""
+    # Only the A @ B^T products (the backward pass through a layer) skip BLAS:
+    # OpenBLAS's own small-matrix kernels win for the other two shapes (batch 32,
+    # 1 thread: all three through _small_gemm 56 ms per epoch, none 46, this one 44).
+    if (alpha == 1 and (beta == 0 or beta == 1) and trans_b == c'T'
+            and <Py_ssize_t> m * n * k <= SMALL_GEMM_VOLUME
+            and <Py_ssize_t> (n + 8) * k <= SMALL_GEMM_SCRATCH):
+        _small_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, beta == 1, c, ldc)
+        return
     # Column-major BLAS sees every row-major matrix transposed, so compute
     # C^T = op(B)^T op(A)^T: swap the operands and the m/n sizes.
     if floating is float:
@@ -658,6 +697,22 @@ cdef void _sum_gradients(floating *grads, const floating *extra, Py_ssize_t stri
 
 cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
+
+
+def small_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
+                 const floating[:, ::1] b, floating[:, ::1] c, bint accumulate):
+    """c := op(a) @ op(b) (+ c) through fastgd/_small_gemm.h (for testing it against
+    numpy; shapes are checked here)."""
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t k = a.shape[1] if trans_a == "N" else a.shape[0]
+    if ((a.shape[0] if trans_a == "N" else a.shape[1]) != m
+            or (b.shape[0] if trans_b == "N" else b.shape[1]) != k
+            or (b.shape[1] if trans_b == "N" else b.shape[0]) != n):
+        raise ValueError("shapes do not match")
+    if (n + 8) * k > SMALL_GEMM_SCRATCH or min(m, n, k) < 1:
+        raise ValueError("too large for the scratch buffer, or empty")
+    _small_gemm(ord(trans_a), ord(trans_b), m, n, k, &a[0, 0], a.shape[1], &b[0, 0],
+                b.shape[1], accumulate, &c[0, 0], c.shape[1])
 
 
 def apply_activation(floating[:, ::1] z, const floating[::1] bias, str activation):

@@ -455,3 +455,34 @@ def test_elementwise_special_values(dtype, activation):
     with np.errstate(invalid="ignore", over="ignore"):
         expected = _act(activation, np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0]]))
     np.testing.assert_array_equal(z, expected.astype(dtype))
+
+
+# --- small matrix products (fastgd/_small_gemm.h) -----------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", ["N", "T"])
+@pytest.mark.parametrize("trans_b", ["N", "T"])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_small_matmul_matches_numpy(kernels, dtype, trans_a, trans_b, accumulate):
+    rng = np.random.RandomState(0)
+    # Every path: 4-row blocks and the row tail, two-vector, one-vector and padded
+    # column tails, k = 1.
+    for m, n, k in [(1, 1, 1), (4, 16, 3), (5, 17, 10), (16, 100, 10), (7, 3, 1),
+                    (13, 8, 33), (33, 41, 7), (100, 10, 16)]:
+        a = rng.normal(size=(m, k) if trans_a == "N" else (k, m)).astype(dtype)
+        b = rng.normal(size=(k, n) if trans_b == "N" else (n, k)).astype(dtype)
+        c = rng.normal(size=(m, n)).astype(dtype)
+        op_a = a if trans_a == "N" else a.T
+        op_b = b if trans_b == "N" else b.T
+        expected = op_a.astype(np.float64) @ op_b.astype(np.float64)
+        if accumulate:
+            expected += c
+        kernels.small_matmul(trans_a, trans_b, a, b, c, accumulate)
+        tol = 1e-5 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * k)
+
+
+def test_small_matmul_rejects_bad_shapes(kernels):
+    a, b, c = np.ones((3, 4)), np.ones((5, 2)), np.ones((3, 2))
+    with pytest.raises(ValueError, match="shapes"):
+        kernels.small_matmul("N", "N", a, b, c, False)
