@@ -202,6 +202,9 @@ cdef extern from "_vmath.h":
     double fgd_tanh(double x) nogil
     double fgd_square_and_abs_sums_f(const float *w, Py_ssize_t n, double *sum_abs) nogil
     double fgd_square_and_abs_sums_d(const double *w, Py_ssize_t n, double *sum_abs) nogil
+    void fgd_adam_f(float *w, const float *raw, float *m, float *s, Py_ssize_t n,
+                    float alpha, float weight_sum, double beta_1, double beta_2,
+                    float epsilon, float rate) nogil
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -441,20 +444,27 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
 
 cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s,
                       Py_ssize_t n, floating alpha, floating weight_sum,
-                      floating beta_1, floating beta_2, floating epsilon,
+                      double beta_1, double beta_2, floating epsilon,
                       floating rate) noexcept nogil:
     """Adam over n parameters.
 
     g = (raw + alpha w) / weight_sum;  m := b1 m + (1 - b1) g;
     s := b2 s + (1 - b2) g^2;  w += (-rate m) / (sqrt(s) + eps)
+
+    float32 goes through fgd_adam_f (_vmath.h: no divides, see there).
     """
     cdef Py_ssize_t k
     cdef floating g
+    # 1 - beta in double, then rounded, as numpy applies scikit-learn's Python float.
     cdef floating one_minus_b1 = 1 - beta_1, one_minus_b2 = 1 - beta_2
+    cdef floating b1 = beta_1, b2 = beta_2
+    if floating is float:
+        fgd_adam_f(w, raw, m, s, n, alpha, weight_sum, beta_1, beta_2, epsilon, rate)
+        return
     for k in range(n):
         g = (raw[k] + alpha * w[k]) / weight_sum
-        m[k] = beta_1 * m[k] + one_minus_b1 * g
-        s[k] = beta_2 * s[k] + one_minus_b2 * (g * g)
+        m[k] = b1 * m[k] + one_minus_b1 * g
+        s[k] = b2 * s[k] + one_minus_b2 * (g * g)
         w[k] = w[k] + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
 
 
@@ -713,6 +723,28 @@ def small_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
         raise ValueError("too large for the scratch buffer, or empty")
     _small_gemm(ord(trans_a), ord(trans_b), m, n, k, &a[0, 0], a.shape[1], &b[0, 0],
                 b.shape[1], accumulate, &c[0, 0], c.shape[1])
+
+
+def adam_update(floating[::1] w, const floating[::1] raw, floating[::1] m,
+                floating[::1] s, double alpha, double weight_sum, double beta_1,
+                double beta_2, double epsilon, double rate):
+    """One adam step over w in place, as training does it (for testing it against
+    numpy; training never goes through here)."""
+    cdef Py_ssize_t n = w.shape[0]
+    if not (raw.shape[0] == m.shape[0] == s.shape[0] == n) or n == 0:
+        raise ValueError("w, raw, m and s must have the same length, > 0")
+    with nogil:
+        _adam_range(&w[0], &raw[0], &m[0], &s[0], n, <floating> alpha,
+                    <floating> weight_sum, beta_1, beta_2, <floating> epsilon,
+                    <floating> rate)
+
+
+def square_and_abs_sums(const floating[::1] w):
+    """(sum w^2, sum |w|) as the penalty term sees them (for testing)."""
+    cdef double sumsq = 0.0, sumabs = 0.0
+    if w.shape[0]:
+        sumabs = _square_and_abs_sums(&w[0], w.shape[0], &sumsq)
+    return sumsq, sumabs
 
 
 def apply_activation(floating[:, ::1] z, const floating[::1] bias, str activation):

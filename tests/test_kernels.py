@@ -486,3 +486,52 @@ def test_small_matmul_rejects_bad_shapes(kernels):
     a, b, c = np.ones((3, 4)), np.ones((5, 2)), np.ones((3, 2))
     with pytest.raises(ValueError, match="shapes"):
         kernels.small_matmul("N", "N", a, b, c, False)
+
+
+# --- the optimizer update and the penalty sums --------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 31, 1001])
+@pytest.mark.parametrize("zero_weights", [False, True])
+def test_adam_update_matches_float64(kernels, dtype, n, zero_weights):
+    """float32 takes 1 / (sqrt(s) + eps) from rsqrt/rcp estimates plus a Newton step
+    each (_vmath.h): the step must stay within a few 1e-7 of the exact one for every
+    size of s, zero and subnormal included."""
+    rng = np.random.RandomState(n)
+    w = np.zeros(n) if zero_weights else rng.normal(size=n)
+    raw = rng.normal(size=n) * 10.0 ** rng.uniform(-6, 3, size=n)
+    m = rng.normal(size=n) * 10.0 ** rng.uniform(-6, 1, size=n)
+    s = 10.0 ** rng.uniform(-30, 4, size=n)
+    s[::5] = 0.0
+    s[1::7] = 1e-40  # subnormal in float32
+    alpha, weight_sum, b1, b2, epsilon, rate = 0.3, 32.0, 0.9, 0.999, 1e-8, 1e-3
+    w, raw, m, s = (a.astype(dtype) for a in (w, raw, m, s))
+    w0, raw0, m0, s0 = (a.astype(np.float64) for a in (w, raw, m, s))
+    kernels.adam_update(w, raw, m, s, alpha, weight_sum, b1, b2, epsilon, rate)
+    eps = np.finfo(dtype).eps
+    # The moments: a few roundings of their terms (raw + alpha w and the m update
+    # can cancel, so the bounds scale with the terms, not the results).
+    g = (raw0 + alpha * w0) / weight_sum
+    g_scale = (np.abs(raw0) + np.abs(alpha * w0)) / weight_sum
+    tiny = np.finfo(dtype).tiny
+    m_err = np.abs(m - (b1 * m0 + (1 - b1) * g))
+    assert (m_err <= 4 * eps * (b1 * np.abs(m0) + (1 - b1) * g_scale) + tiny).all()
+    s_err = np.abs(s - (b2 * s0 + (1 - b2) * g * g))
+    assert (s_err <= 4 * eps * (b2 * s0 + (1 - b2) * g_scale**2) + tiny).all()
+    # The step from the moments the kernel stored: rounding w costs half an ulp of
+    # w, the estimates a few 1e-7 of the step.
+    step = rate * m.astype(np.float64) / (np.sqrt(s.astype(np.float64)) + epsilon)
+    step_tol = 2e-6 if dtype == np.float32 else 8 * eps
+    limit = np.spacing(np.abs(w0 - step).astype(dtype)) + step_tol * np.abs(step)
+    assert (np.abs(w - (w0 - step)) <= limit).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 100, 11_010])
+def test_square_and_abs_sums(kernels, dtype, n):
+    w = np.random.RandomState(n).normal(size=n).astype(dtype)
+    sumsq, sumabs = kernels.square_and_abs_sums(w)
+    exact = w.astype(np.float64)
+    assert sumsq == pytest.approx(np.sum(exact * exact), rel=1e-13)
+    assert sumabs == pytest.approx(np.sum(np.abs(exact)), rel=1e-13)
+    assert kernels.square_and_abs_sums(w[:0]) == (0.0, 0.0)
