@@ -28,6 +28,9 @@ def main():
     parser.add_argument("--slices", type=int, default=None,
                         help="override the row slices per batch (changes the rounding)")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--split", choices=["auto", "rows"], default="auto",
+                        help="rows: never split hidden units (one-hidden-layer nets "
+                             "split them by default; changes the rounding)")
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["FASTGD_NUM_THREADS"] = str(args.threads)
@@ -37,6 +40,8 @@ def main():
 
     if args.slices is not None:
         _engine.slices_for = lambda units, rows: args.slices
+    if args.split == "rows":
+        _engine._SPLIT_UNITS = False
     rng = np.random.RandomState(0)
     dtype = np.dtype(args.dtype)
     X = rng.normal(size=(args.rows, args.features)).astype(dtype)
@@ -54,11 +59,12 @@ def main():
         net.train_epoch(data, "log_loss", 1e-4, opt, order, args.batch)
         times.append(time.perf_counter() - start)
     best = min(times)
+    slices = _engine.slices_for(units, args.batch)
+    split = "units" if _engine.splits_units(units, args.batch, slices) else "rows"
     print(f"units={units} {args.activation} batch={args.batch} {dtype.name}: "
           f"min {best * 1e3:.1f} ms/epoch, median {np.median(times) * 1e3:.1f} ms, "
           f"{flops / best / 1e9:.1f} GFLOP/s "
-          f"(slices {_engine.slices_for(units, args.batch)}, "
-          f"threads now {_engine.threads_for(_engine.slices_for(units, args.batch))})")
+          f"(slices {slices}, split {split}, threads now {_engine.threads_for(slices)})")
 
 
 if __name__ == "__main__":

@@ -39,14 +39,23 @@ cdef extern from *:
     #include <omp.h>
     #define FASTGD_HAS_OPENMP 1
     static int fastgd_max_threads(void) { return omp_get_max_threads(); }
+    /* Called inside a parallel block: the barrier binds to its team. */
+    static void fastgd_barrier(void) {
+        #pragma omp barrier
+    }
+    static int fastgd_team_size(void) { return omp_get_num_threads(); }
     #else
     #define FASTGD_HAS_OPENMP 0
     static int fastgd_max_threads(void) { return 1; }
+    static void fastgd_barrier(void) {}
+    static int fastgd_team_size(void) { return 1; }
     #endif
     """
     int FASTGD_HAS_OPENMP
     int FASTGD_BUILT_FOR_AVX2
     int fastgd_max_threads() nogil
+    void fastgd_barrier() nogil
+    int fastgd_team_size() nogil
     int fastgd_cpu_has_avx2_fma() nogil
 
 
@@ -73,8 +82,17 @@ def openmp_max_threads():
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals() except -1
+    # The same call without Cython's error check: inside a parallel block the
+    # exception stays set until the block has ended and the layout is restored.
+    int _check_signals_keep_error "PyErr_CheckSignals"()
+    Py_ssize_t PY_SSIZE_T_MAX
+
+
+cdef int _raise_pending() except -1:
+    """Propagate the exception a signal handler left set (see _check_signals_keep_error)."""
+    return -1
 from scipy.linalg.cython_blas cimport sgemm, dgemm
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 
 import numpy as np
 
@@ -237,14 +255,16 @@ cdef inline floating _logistic(floating x) noexcept nogil:
 
 cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
                            Py_ssize_t n_cols, int activation) noexcept nogil:
-    """z := activation(z + bias) row by row, in place (z is n_rows x n_cols)."""
+    """z := activation(z + bias) row by row, in place (z is n_rows x n_cols); no bias
+    when ``bias`` is NULL."""
     cdef Py_ssize_t i, j
     cdef floating *row
     cdef floating row_max, total
     for i in range(n_rows):
         row = z + i * n_cols
-        for j in range(n_cols):
-            row[j] += bias[j]
+        if bias != NULL:
+            for j in range(n_cols):
+                row[j] += bias[j]
         if activation == ACT_IDENTITY:
             pass
         elif activation == ACT_RELU:
@@ -773,6 +793,12 @@ def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows, int n_slices=
         (n_slices - 1) * parameter_count(units))
 
 
+def unit_split_workspace_size(const Py_ssize_t[::1] units, Py_ssize_t batch_size,
+                              int n_parts):
+    """Elements of train_epoch's ``work`` buffer with ``split_units``."""
+    return _unit_split_workspace_size(units, batch_size, n_parts)
+
+
 cdef Input _input(const floating[:, ::1] X, const floating[::1] X_data,
                   const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
@@ -787,6 +813,272 @@ cdef Input _input(const floating[:, ::1] X, const floating[::1] X_data,
     return data
 
 
+# ---------------------------------------------------------------------------
+# One hidden layer, hidden units split across threads
+# ---------------------------------------------------------------------------
+#
+# With row slices every batch ends with the threads summing each other's private
+# gradients and updating parameters the other core read in the forward pass: at
+# batch 32 that traffic ate the second core's gain (benchmarks/NOTES.md). For a
+# network with one hidden layer, part p instead owns hidden units [lo_p, hi_p): its
+# columns of W1, its entries of b1 and its rows of W2 (and part 0 owns b2). Each
+# part computes its hidden activations for the whole batch and its share of the
+# output logits; after one barrier every thread sums the shares (in part order),
+# takes the loss and output delta, and backpropagates through and updates its own
+# parameters only. No gradient is summed and no parameter changes core. W1's column
+# blocks are made contiguous for the epoch (_block_columns), so the parts' updates
+# never write the same cache line.
+
+cdef inline Py_ssize_t _unit_start(Py_ssize_t n_units, int n_parts,
+                                   Py_ssize_t part) noexcept nogil:
+    """First unit of ``part`` (part n_parts: n_units). A value, not an out-pointer:
+    Cython privatises only variables assigned in a parallel block."""
+    return part * n_units // n_parts
+
+
+cdef void _block_columns(floating *a, floating *tmp, Py_ssize_t n_rows,
+                         Py_ssize_t n_cols, int n_parts, bint to_blocks) noexcept nogil:
+    """Reorder the row-major n_rows x n_cols matrix ``a`` into n_parts column blocks,
+    each a contiguous row-major n_rows x width matrix (to_blocks), or back.
+    ``tmp`` holds n_rows x n_cols elements."""
+    cdef Py_ssize_t i, lo, width
+    cdef int p
+    memcpy(tmp, a, n_rows * n_cols * sizeof(floating))
+    for p in range(n_parts):
+        lo = _unit_start(n_cols, n_parts, p)
+        width = _unit_start(n_cols, n_parts, p + 1) - lo
+        for i in range(n_rows):
+            if to_blocks:
+                memcpy(a + n_rows * lo + i * width, tmp + i * n_cols + lo,
+                       width * sizeof(floating))
+            else:
+                memcpy(a + i * n_cols + lo, tmp + n_rows * lo + i * width,
+                       width * sizeof(floating))
+
+
+cdef Py_ssize_t _unit_split_workspace_size(const Py_ssize_t[::1] units,
+                                           Py_ssize_t batch_size, int n_parts):
+    """Per part: gathered rows, hidden activations, hidden deltas, output block;
+    then the parts' logit shares for two batches."""
+    cdef Py_ssize_t width = _ceil_div(units[1], n_parts)
+    return n_parts * batch_size * (units[0] + 2 * width + units[2]) + (
+        2 * n_parts * batch_size * units[2])
+
+
+cdef void _split_forward(const Layout *lay, const floating *params, const floating *x,
+                         floating *hidden, floating *share, Py_ssize_t n_rows,
+                         Py_ssize_t lo, Py_ssize_t hi, bint add_output_bias,
+                         int hidden_activation) noexcept nogil:
+    """hidden := act(x @ W1[:, lo:hi] + b1[lo:hi]); share := hidden @ W2[lo:hi, :]
+    (+ b2 for the part that owns it). W1 is in column blocks."""
+    cdef Py_ssize_t n_in = lay.units[0], n_out = lay.units[2], width = hi - lo, i, j
+    cdef const floating *b2 = params + lay.intercept_offset[1]
+    _gemm(c'N', c'N', <int> n_rows, <int> width, <int> n_in, <floating> 1.0, x,
+          <int> n_in, params + n_in * lo, <int> width, <floating> 0.0, hidden,
+          <int> width)
+    _bias_activation(hidden, params + lay.intercept_offset[0] + lo, n_rows, width,
+                     hidden_activation)
+    _gemm(c'N', c'N', <int> n_rows, <int> n_out, <int> width, <floating> 1.0, hidden,
+          <int> width, params + lay.coef_offset[1] + lo * n_out, <int> n_out,
+          <floating> 0.0, share, <int> n_out)
+    if add_output_bias:
+        for i in range(n_rows):
+            for j in range(n_out):
+                share[i * n_out + j] += b2[j]
+
+
+cdef void _split_backward_update(const Layout *lay, const Model *model,
+                                 const Optimizer *opt, floating *params,
+                                 floating *grads, floating *state_1, floating *state_2,
+                                 const floating *x, const floating *hidden,
+                                 floating *hidden_delta, const floating *delta,
+                                 Py_ssize_t n_rows, Py_ssize_t lo, Py_ssize_t hi,
+                                 bint owns_output_bias, double weight_sum,
+                                 double adam_rate, double *sumsq,
+                                 double *sumabs) noexcept nogil:
+    """Gradients of one part's parameters from the output delta, then their update;
+    sumsq and sumabs receive the part's sum w^2 and sum |w| after it."""
+    cdef Py_ssize_t n_in = lay.units[0], n_out = lay.units[2], width = hi - lo, i, j
+    cdef Py_ssize_t w2 = lay.coef_offset[1] + lo * n_out
+    cdef Py_ssize_t b1 = lay.intercept_offset[0] + lo, b2 = lay.intercept_offset[1]
+    cdef double sq, ab
+    cdef floating *g
+    _gemm(c'T', c'N', <int> width, <int> n_out, <int> n_rows, <floating> 1.0, hidden,
+          <int> width, delta, <int> n_out, <floating> 0.0, grads + w2, <int> n_out)
+    if owns_output_bias:
+        g = grads + b2
+        memset(g, 0, n_out * sizeof(floating))
+        for i in range(n_rows):
+            for j in range(n_out):
+                g[j] += delta[i * n_out + j]
+    # hidden_delta := (delta @ W2[lo:hi, :]^T) * act'(hidden), before W2 moves.
+    _gemm(c'N', c'T', <int> n_rows, <int> width, <int> n_out, <floating> 1.0, delta,
+          <int> n_out, params + w2, <int> n_out, <floating> 0.0, hidden_delta,
+          <int> width)
+    _activation_derivative(hidden_delta, hidden, n_rows * width,
+                           model.hidden_activation)
+    _gemm(c'T', c'N', <int> n_in, <int> width, <int> n_rows, <floating> 1.0, x,
+          <int> n_in, hidden_delta, <int> width, <floating> 0.0, grads + n_in * lo,
+          <int> width)
+    g = grads + b1
+    memset(g, 0, width * sizeof(floating))
+    for i in range(n_rows):
+        for j in range(width):
+            g[j] += hidden_delta[i * width + j]
+    sumsq[0] = 0.0
+    sumabs[0] = 0.0
+    _update_range(lay, model, params, grads, state_1, state_2, n_in * lo, n_in * hi,
+                  weight_sum, opt, adam_rate, &sq, &ab)
+    sumsq[0] += sq
+    sumabs[0] += ab
+    _update_range(lay, model, params, grads, state_1, state_2, w2, w2 + width * n_out,
+                  weight_sum, opt, adam_rate, &sq, &ab)
+    sumsq[0] += sq
+    sumabs[0] += ab
+    _update_range(lay, model, params, grads, state_1, state_2, b1, b1 + width,
+                  weight_sum, opt, adam_rate, &sq, &ab)
+    if owns_output_bias:
+        _update_range(lay, model, params, grads, state_1, state_2, b2, b2 + n_out,
+                      weight_sum, opt, adam_rate, &sq, &ab)
+
+
+cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
+                                  const Input *data, const Optimizer *opt,
+                                  floating *params, floating *grads, floating *state_1,
+                                  floating *state_2, floating *work,
+                                  const Py_ssize_t *order, Py_ssize_t n_samples,
+                                  Py_ssize_t batch_size, int n_parts, int n_threads,
+                                  double *loss_sum, long long *step) noexcept nogil:
+    """The epoch of train_epoch for one hidden layer, hidden units split in n_parts.
+
+    n_threads <= n_parts threads share the parts; the arithmetic depends on n_parts
+    only. Returns True if a signal handler raised (the exception is left set; the
+    epoch stops after the batch in progress).
+    """
+    cdef Py_ssize_t n_in = lay.units[0], n_hidden = lay.units[1], n_out = lay.units[2]
+    cdef Py_ssize_t width_max = _ceil_div(n_hidden, n_parts)
+    cdef Py_ssize_t part_work = batch_size * (n_in + 2 * width_max + n_out)
+    cdef floating *shares = work + n_parts * part_work   # [2][n_parts][batch x n_out]
+    cdef Py_ssize_t share_size = batch_size * n_out
+    # Shared between the threads, so arrays (Cython privatises assigned scalars).
+    # Each part's penalty sums after its update, per batch parity: a batch reads the
+    # previous batch's while a faster thread may already write the current one's.
+    cdef double part_sq[2 * MAX_THREADS]
+    cdef double part_abs[2 * MAX_THREADS]
+    cdef double result[1]
+    cdef Py_ssize_t stop_before[1]
+    cdef Py_ssize_t tid, team, p, lo, hi, start, stop, n_rows, batch, i, j, parity
+    cdef floating *x_block
+    cdef floating *out
+    cdef floating *share
+    cdef double batch_loss, weight_sum, adam_rate, sumsq, sumabs
+    cdef long long t
+    cdef bint done
+
+    _block_columns(params, grads, n_in, n_hidden, n_parts, True)
+    _block_columns(state_1, grads, n_in, n_hidden, n_parts, True)
+    if opt.solver == SOLVER_ADAM:
+        _block_columns(state_2, grads, n_in, n_hidden, n_parts, True)
+    for p in range(n_parts):
+        part_sq[n_parts + p] = 0.0
+        part_abs[n_parts + p] = 0.0
+    part_abs[n_parts] = _coef_sums(lay, params, &part_sq[n_parts])  # "batch -1"
+    stop_before[0] = PY_SSIZE_T_MAX
+    result[0] = 0.0
+
+    with parallel(num_threads=n_threads):
+        tid = threadid()
+        team = fastgd_team_size()
+        x_block = work + tid * part_work
+        out = x_block + batch_size * (n_in + 2 * width_max)
+        t = step[0]
+        batch_loss = 0.0
+        batch = 0
+        start = 0
+        done = False
+        while start < n_samples and not done:
+            if batch >= stop_before[0]:
+                done = True
+            else:
+                stop = min(start + batch_size, n_samples)
+                n_rows = stop - start
+                parity = batch % 2
+                _gather_rows(<const floating *> data.x, <const floating *> data.x_data,
+                             data.x_indices, data.x_indptr, model.sparse, order, start,
+                             n_rows, n_in, x_block)
+                p = tid
+                while p < n_parts:
+                    lo = _unit_start(n_hidden, n_parts, p)
+                    hi = _unit_start(n_hidden, n_parts, p + 1)
+                    _split_forward(lay, params, x_block,
+                                   work + p * part_work + batch_size * n_in,
+                                   shares + (parity * n_parts + p) * share_size,
+                                   n_rows, lo, hi, p == 0, model.hidden_activation)
+                    p = p + team
+                fastgd_barrier()
+                # Every thread: logits = the shares summed in part order, the loss
+                # and the output delta (a batch x n_out block: cheap to repeat).
+                share = shares + parity * n_parts * share_size
+                for i in range(n_rows * n_out):
+                    out[i] = share[i]
+                for p in range(1, n_parts):
+                    for i in range(n_rows * n_out):
+                        out[i] = out[i] + share[p * share_size + i]
+                _bias_activation(out, <const floating *> NULL, n_rows, n_out,
+                                 model.output_activation)
+                batch_loss = _output_loss_delta(
+                    out, <const floating *> data.y, <const floating *> data.sample_weight,
+                    order, start, n_rows, n_out, model.loss, model.has_weights)
+                if model.has_weights:
+                    weight_sum = 0.0
+                    for i in range(start, stop):
+                        weight_sum = weight_sum + (<const floating *> data.sample_weight)[order[i]]
+                else:
+                    weight_sum = n_rows
+                sumsq = 0.0
+                sumabs = 0.0
+                for p in range(n_parts):
+                    sumsq = sumsq + part_sq[(1 - parity) * n_parts + p]
+                    sumabs = sumabs + part_abs[(1 - parity) * n_parts + p]
+                batch_loss = batch_loss / weight_sum + _penalty(model, sumsq, sumabs,
+                                                                weight_sum)
+                if tid == 0:
+                    result[0] = result[0] + batch_loss * n_rows
+                adam_rate = 0.0
+                if opt.solver == SOLVER_ADAM:
+                    t = t + 1
+                    adam_rate = (opt.learning_rate * sqrt(1 - opt.beta_2 ** t)
+                                 / (1 - opt.beta_1 ** t))
+                p = tid
+                while p < n_parts:
+                    lo = _unit_start(n_hidden, n_parts, p)
+                    hi = _unit_start(n_hidden, n_parts, p + 1)
+                    _split_backward_update(
+                        lay, model, opt, params, grads, state_1, state_2, x_block,
+                        work + p * part_work + batch_size * n_in,
+                        work + p * part_work + batch_size * (n_in + width_max),
+                        out, n_rows, lo, hi, p == 0, weight_sum, adam_rate,
+                        &part_sq[parity * n_parts + p], &part_abs[parity * n_parts + p])
+                    p = p + team
+                start = stop
+                batch = batch + 1
+                # Ctrl-C: every thread stops before the same batch (the one after
+                # next: the others may already be past this batch's barrier).
+                if tid == 0 and batch % SIGNAL_CHECK_INTERVAL == 0:
+                    with gil:
+                        if _check_signals_keep_error() < 0:
+                            stop_before[0] = batch + 1
+        if tid == 0:
+            step[0] = t
+
+    _block_columns(params, grads, n_in, n_hidden, n_parts, False)
+    _block_columns(state_1, grads, n_in, n_hidden, n_parts, False)
+    if opt.solver == SOLVER_ADAM:
+        _block_columns(state_2, grads, n_in, n_hidden, n_parts, False)
+    loss_sum[0] = result[0]
+    return stop_before[0] != PY_SSIZE_T_MAX
+
+
 def train_epoch(floating[::1] params, floating[::1] grads,
                 floating[::1] state_1, floating[::1] state_2,
                 floating[::1] work,
@@ -795,7 +1087,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size, int n_slices,
-                int n_threads):
+                int n_threads, bint split_units=False):
     """Train one epoch of mini-batch gradient descent, in place, without the GIL.
 
     Batches are consecutive slices of ``order`` (the last one may be smaller).
@@ -824,6 +1116,9 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     batch_size : rows per batch.
     n_slices : row slices per batch (fixes the arithmetic).
     n_threads : OpenMP threads sharing the slices (1: the calling thread only).
+    split_units : for one hidden layer only: n_slices parts own the hidden units
+        instead of rows of the batch (see _train_epoch_unit_split); ``work`` then
+        holds ``unit_split_workspace_size(units, batch_size, n_slices)`` elements.
 
     Returns
     -------
@@ -845,12 +1140,34 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
     cdef Py_ssize_t capacity = _ceil_div(batch_size, n_slices)
     cdef Py_ssize_t thread_work = _workspace_size(units, capacity)
+    cdef bint interrupted
+    if not 1 <= batch_size <= n_samples:
+        raise ValueError(f"batch_size must be in [1, {n_samples}], got {batch_size}")
+    if (params.shape[0] != n_params or grads.shape[0] != n_params
+            or state_1.shape[0] != n_params
+            or state_2.shape[0] != (n_params if opt.solver == SOLVER_ADAM else 1)):
+        raise ValueError("params, grads and the optimizer state do not fit the network")
     cdef floating *extra_grads = &work[0] + n_slices * thread_work
     cdef Py_ssize_t start, stop, n_rows, i, t, chunk, n_active, lo, hi, batch_index = 0
     cdef Py_ssize_t param_chunk = _ceil_div(n_params, n_slices)
     cdef double loss_sum = 0.0, batch_loss, weight_sum, adam_rate = 0.0
     cdef double sumsq, sumabs
     cdef long long step = opt.step
+    if split_units:
+        if lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
+            raise ValueError("split_units needs one hidden layer of >= n_slices units")
+        if work.shape[0] < _unit_split_workspace_size(units, batch_size, n_slices):
+            raise ValueError("work is too small")
+        with nogil:
+            interrupted = _train_epoch_unit_split(
+                &lay, &model, &data, &opt, &params[0], &grads[0], &state_1[0],
+                &state_2[0], &work[0], &order[0], n_samples, batch_size, n_slices,
+                n_threads, &loss_sum, &step)
+        if interrupted:
+            _raise_pending()
+        return loss_sum, step
+    if work.shape[0] < workspace_size(units, capacity, n_slices):
+        raise ValueError("work is too small")
 
     with nogil:
         sumabs = _coef_sums(&lay, &params[0], &sumsq)

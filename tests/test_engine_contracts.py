@@ -84,6 +84,32 @@ def test_ctrl_c_stops_training_cleanly():
     assert clf.predict(X[:10]).shape == (10,)
 
 
+def test_ctrl_c_in_a_unit_split_epoch(monkeypatch):
+    """Ctrl-C inside a parallel unit-split epoch: every thread stops, the weights'
+    layout (W1 in column blocks during the epoch) is restored, the error raised."""
+    units = (50, 128, 2)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(1000, 50))
+    Y = np.eye(2)[rng.randint(2, size=1000)]
+    params = rng.normal(size=50 * 128 + 128 * 2 + 128 + 2)
+    monkeypatch.setenv("FASTGD_NUM_THREADS", "2")
+    monkeypatch.setattr(_engine, "idle_cores", lambda: 2)
+    assert _engine.splits_units(units, 32, _engine.slices_for(units, 32))
+    net = _engine.Network(units, "relu", "softmax", params.copy())
+    # A zero learning rate leaves the weights where they were: any permutation
+    # left behind would show.
+    opt = _engine.Optimizer("sgd", params.size, np.float64, 0.0)
+    order = np.tile(np.arange(1000), 20_000)  # 20 million rows: ~5 s of work
+    timer = threading.Timer(0.3, lambda: _thread.interrupt_main(signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        net.train_epoch(KernelData(X, np.float64, Y), "log_loss", 1e-4, opt, order, 32)
+    timer.cancel()
+    assert time.perf_counter() - start < 2
+    np.testing.assert_array_equal(net.params, params)
+
+
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
 def test_float32_in_float32_out(Estimator):
     X, y = _big_problem(n=300, d=5)

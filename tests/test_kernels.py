@@ -403,6 +403,88 @@ def test_slices_are_bitwise_independent_of_threads(monkeypatch, n_threads, solve
         np.testing.assert_array_equal(b, c)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("sparse_input", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("output,loss", [("softmax", "log_loss"),
+                                         ("identity", "squared_error")])
+def test_unit_split_matches_serial_epoch(monkeypatch, solver, sparse_input, weighted,
+                                         output, loss):
+    """One hidden layer split into 2 or 3 parts of units: the serial epoch up to
+    rounding, the same bits on 1 or several threads, batches of any size."""
+    units = (7, 11, 4)
+    X, Y, params, sw = make_problem(units, output, n=201)
+    sw = sw if weighted else None
+    Xin = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0)) if sparse_input else X
+    order = np.random.RandomState(3).permutation(201)
+    monkeypatch.setattr("fastgd._engine.idle_cores", lambda: 64)
+    results = {}
+    for parts, threads in ((1, 1), (2, 1), (2, 2), (3, 1), (3, 3)):
+        monkeypatch.setattr("fastgd._engine.slices_for", lambda units, rows: parts)
+        monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
+        assert _engine.splits_units(units, 10, parts) == (parts > 1)
+        net = Network(units, "tanh", output, params.copy())
+        opt = Optimizer(solver, params.size, np.float64, 0.01)
+        data = KernelData(Xin, np.float64, Y, sw)
+        penalty = Penalty(alpha=0.1, l1=0.01)
+        loss_sum = net.train_epoch(data, loss, penalty, opt, order, 10)
+        loss_sum += net.train_epoch(data, loss, penalty, opt, order[:37], 8)
+        results[parts, threads] = (loss_sum, net.params.copy(), opt.state_1.copy(),
+                                   opt.state_2.copy(), opt.step)
+    for parts in (2, 3):
+        for a, b in zip(results[1, 1], results[parts, 1]):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+        for a, b in zip(results[parts, 1], results[parts, parts]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_unit_split_reference_steps():
+    """Through the split path against the numpy reference epoch (no L1)."""
+    units = (6, 9, 4)
+    X, Y, params, sw = make_problem(units, "softmax", n=60)
+    order = np.random.RandomState(1).permutation(60)
+    for opt in OPTIMIZERS:
+        expected = reference_epoch(params, units, X, Y, sw, "tanh", "softmax",
+                                   "log_loss", 0.01, opt, order, 20)
+        net = Network(units, "tanh", "softmax", params.copy())
+        optimizer = Optimizer(
+            opt["solver"], params.size, np.float64, opt["lr"],
+            momentum=opt.get("momentum", 0.9), nesterov=opt.get("nesterov", True),
+            beta_1=opt.get("beta_1", 0.9), beta_2=opt.get("beta_2", 0.999),
+            epsilon=opt.get("epsilon", 1e-8))
+        work = np.empty(_engine._kernels.unit_split_workspace_size(
+            np.array(units, dtype=np.intp), 20, 2))
+        data = KernelData(X, np.float64, Y, sw)
+        spec = _engine.model_spec("tanh", "softmax", "log_loss", 0.01, data)
+        _engine._kernels.train_epoch(
+            net.params, net.grads, optimizer.state_1, optimizer.state_2, work,
+            np.array(units, dtype=np.intp), spec, optimizer.kernel_spec(),
+            *data.x_args(), data.Y, data.sample_weight, order, 20, 2, 2,
+            split_units=True)
+        np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_unit_split_rejects_bad_calls():
+    units = np.array([6, 9, 5, 4], dtype=np.intp)
+    X, Y, params, sw = make_problem(tuple(units), "softmax", n=30)
+    data = KernelData(X, np.float64, Y, None)
+    spec = _engine.model_spec("tanh", "softmax", "log_loss", 0.01, data)
+    opt = Optimizer("sgd", params.size, np.float64, 0.1)
+    args = (params.copy(), np.empty_like(params), opt.state_1, opt.state_2,
+            np.empty(100_000), units, spec, opt.kernel_spec(), *data.x_args(), data.Y,
+            data.sample_weight, np.arange(30), 10, 2, 2)
+    with pytest.raises(ValueError, match="one hidden layer"):
+        _engine._kernels.train_epoch(*args, split_units=True)
+    small = list(args)
+    small[4] = np.empty(10)
+    with pytest.raises(ValueError, match="work is too small"):
+        _engine._kernels.train_epoch(*small)
+    wrong_state = list(args)
+    wrong_state[2] = np.zeros(3)
+    with pytest.raises(ValueError, match="optimizer state"):
+        _engine._kernels.train_epoch(*wrong_state)
+
+
 def test_slices_depend_on_shape_only():
     from fastgd._engine import slices_for
 

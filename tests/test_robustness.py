@@ -424,9 +424,9 @@ def _fit_with_threads(cls, params, X, y, n_threads, monkeypatch):
             for name in ("train_epoch", "loss_gradient", "forward")}
 
     def spy(name):
-        def call(*args):
-            used.append(args[-1])  # every kernel takes n_threads last
-            return real[name](*args)
+        def call(*args, **options):
+            used.append(args[-1])  # every kernel takes n_threads last (positionally)
+            return real[name](*args, **options)
         return call
 
     with monkeypatch.context() as m:
