@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils.validation import _assert_all_finite
 
 from fastgd import _kernels as _baseline_kernels
 
@@ -167,6 +168,33 @@ def threads_for(n_slices):
     if n_slices <= 1:
         return 1
     return max(1, min(n_slices, available_threads(), idle_cores()))
+
+
+# Inputs of at least this many values are scanned for NaN and infinity on every idle
+# core (check_finite); smaller ones on one thread.
+_PARALLEL_SCAN_ELEMENTS = 1 << 20
+
+
+def check_finite(X, estimator, input_name="X"):
+    """Raise scikit-learn's error (check_array's words) if X holds NaN or infinity.
+
+    X is an array or sparse matrix already validated with ``ensure_all_finite=False``.
+    scikit-learn's own check is a single-threaded np.sum over X: 11 ms for MNIST's
+    188 MB of float32, about a tenth of a training epoch. The kernels' scan takes 10 ms
+    on one thread and 5 ms on two; anything else (and every failure, for the message)
+    goes through scikit-learn's check.
+    """
+    values = X.data if sp.issparse(X) else X
+    if (isinstance(values, np.ndarray) and values.dtype in (np.float32, np.float64)
+            and (values.flags.c_contiguous or values.flags.f_contiguous)):
+        flat = values.reshape(-1, order="A")  # a view, in memory order
+        threads = 1
+        if flat.size >= _PARALLEL_SCAN_ELEMENTS:
+            threads = max(1, min(available_threads(), idle_cores()))
+        if _kernels.all_finite(flat, threads):
+            return
+    _assert_all_finite(values, estimator_name=type(estimator).__name__,
+                       input_name=input_name)
 
 
 _blas_controller = None

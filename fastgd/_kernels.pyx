@@ -220,6 +220,8 @@ cdef extern from "_vmath.h":
     double fgd_tanh(double x) nogil
     double fgd_square_and_abs_sums_f(const float *w, Py_ssize_t n, double *sum_abs) nogil
     double fgd_square_and_abs_sums_d(const double *w, Py_ssize_t n, double *sum_abs) nogil
+    int fgd_all_finite_f(const float *x, Py_ssize_t n) nogil
+    int fgd_all_finite_d(const double *x, Py_ssize_t n) nogil
     void fgd_adam_f(float *w, const float *raw, float *m, float *s, Py_ssize_t n,
                     float alpha, float weight_sum, double beta_1, double beta_2,
                     float epsilon, float rate) nogil
@@ -757,6 +759,29 @@ def adam_update(floating[::1] w, const floating[::1] raw, floating[::1] m,
         _adam_range(&w[0], &raw[0], &m[0], &s[0], n, <floating> alpha,
                     <floating> weight_sum, beta_1, beta_2, <floating> epsilon,
                     <floating> rate)
+
+
+def all_finite(const floating[::1] x, int n_threads):
+    """True when x holds no NaN and no infinity; n_threads share the scan."""
+    cdef Py_ssize_t n = x.shape[0], chunk, lo, hi
+    cdef int t
+    cdef int finite[MAX_THREADS]
+    if n == 0:
+        return True
+    n_threads = max(1, min(n_threads, MAX_THREADS))
+    chunk = _ceil_div(n, n_threads)
+    with nogil:
+        for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+            lo = min(t * chunk, n)
+            hi = min(lo + chunk, n)
+            if floating is float:
+                finite[t] = fgd_all_finite_f(&x[0] + lo, hi - lo)
+            else:
+                finite[t] = fgd_all_finite_d(&x[0] + lo, hi - lo)
+    for t in range(n_threads):
+        if not finite[t]:
+            return False
+    return True
 
 
 def square_and_abs_sums(const floating[::1] w):

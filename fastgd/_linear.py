@@ -65,6 +65,7 @@ from fastgd._engine import (
     Network,
     Optimizer,
     Penalty,
+    check_finite,
     holding_single_threaded_blas,
 )
 
@@ -802,7 +803,9 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
                 FutureWarning,
             )
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32], order="C")
+                             dtype=[np.float64, np.float32], order="C",
+                             ensure_all_finite=False)
+        check_finite(X, self)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         n_classes = len(self.classes_)
@@ -1015,7 +1018,9 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
             )
         C, l1_share = self._resolve_penalty()
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32], order="C", reset=first)
+                             dtype=[np.float64, np.float32], order="C", reset=first,
+                             ensure_all_finite=False)
+        check_finite(X, self)
         check_classification_targets(y)
         if first:
             self.classes_ = classes
@@ -1242,7 +1247,9 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
         _reject_text(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              dtype=[np.float64, np.float32], order="C",
-                             y_numeric=True, multi_output=True, reset=reset)
+                             y_numeric=True, multi_output=True, reset=reset,
+                             ensure_all_finite=False)
+        check_finite(X, self)
         return X, y
 
     def _start(self, X, Y, warm):

@@ -41,6 +41,7 @@ from fastgd._engine import (
     KernelData,
     Network,
     Optimizer,
+    check_finite,
     holding_single_threaded_blas,
     pack,
 )
@@ -117,7 +118,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
     def _forward_pass_fast(self, X, check_input=True):
         """Output-layer activations (n_samples, n_outputs) for X."""
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                              ensure_all_finite=False)
+            check_finite(X, self)
         # As numpy would: float32 stays float32 only if the weights are float32 too.
         dtype = np.result_type(X.dtype, self.coefs_[0].dtype)
         if dtype not in (np.float32, np.float64):
@@ -495,8 +498,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-            dtype=(np.float64, np.float32), reset=reset,
+            dtype=(np.float64, np.float32), reset=reset, ensure_all_finite=False,
         )
+        check_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
@@ -732,7 +736,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
             y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
+            ensure_all_finite=False,
         )
+        check_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         # scikit-learn lets these through and fails later in numpy (a TypeError for

@@ -619,3 +619,42 @@ def test_square_and_abs_sums(kernels, dtype, n):
     assert sumsq == pytest.approx(np.sum(exact * exact), rel=rel)
     assert sumabs == pytest.approx(np.sum(np.abs(exact)), rel=rel)
     assert kernels.square_and_abs_sums(w[:0]) == (0.0, 0.0)
+
+
+# --- the finiteness scan (fastgd/_vmath.h) -----------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_all_finite_finds_every_nan_and_inf(kernels, dtype, n_threads):
+    rng = np.random.RandomState(0)
+    for n in [0, 1, 31, 32, 33, 1000]:
+        x = (rng.normal(size=n) * 1e30).astype(dtype)
+        x[: n // 2] = np.finfo(dtype).max  # huge but finite
+        assert kernels.all_finite(x, n_threads)
+        for position in {0, n // 2, n - 1} if n else ():
+            for bad in (np.nan, np.inf, -np.inf):
+                y = x.copy()
+                y[position] = bad
+                assert not kernels.all_finite(y, n_threads)
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: X, np.asfortranarray, lambda X: X[:, ::2], sp.csr_matrix,
+    lambda X: X.astype(np.float32),
+])
+def test_check_finite_says_what_check_array_says(make):
+    from sklearn.utils import check_array
+
+    from fastgd import MLPClassifier
+
+    X = np.random.RandomState(0).normal(size=(40, 6))
+    _engine.check_finite(make(X), MLPClassifier())
+    for bad in (np.nan, np.inf):
+        Xb = X.copy()
+        Xb[17, 4] = bad
+        Xb = make(Xb)
+        with pytest.raises(ValueError) as ours:
+            _engine.check_finite(Xb, MLPClassifier())
+        with pytest.raises(ValueError) as theirs:
+            check_array(Xb, accept_sparse="csr", estimator=MLPClassifier(), input_name="X")
+        assert str(ours.value) == str(theirs.value)
