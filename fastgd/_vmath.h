@@ -244,6 +244,32 @@ FGD_ALL_FINITE(fgd_all_finite_d, double, fgd_v4d, 4)
 #include <immintrin.h>
 #endif
 
+/* The vector loop, arithmetic in GCC vector extensions (a vector op scalar broadcasts
+ * the scalar; the AVX2 + FMA build fuses the multiply-adds), the estimates and max as
+ * the build's intrinsics. */
+#define FGD_ADAM_VECTOR_LOOP(vtype, lanes, rsqrt, rcp, vmax)                  \
+    const vtype smallest_normal = (vtype) {0} + 1.17549435e-38f;              \
+    for (; k + (lanes) <= n; k += (lanes)) {                                  \
+        vtype wk, rk, mk, sk;                                                 \
+        memcpy(&wk, w + k, sizeof wk);                                        \
+        memcpy(&rk, raw + k, sizeof rk);                                      \
+        memcpy(&mk, m + k, sizeof mk);                                        \
+        memcpy(&sk, s + k, sizeof sk);                                        \
+        vtype g = (rk + alpha * wk) * inv_ws;                                 \
+        mk = beta_1 * mk + one_minus_b1 * g;                                  \
+        sk = beta_2 * sk + one_minus_b2 * (g * g);                            \
+        memcpy(m + k, &mk, sizeof mk);                                        \
+        memcpy(s + k, &sk, sizeof sk);                                        \
+        vtype clamped = vmax(sk, smallest_normal);                            \
+        vtype y = rsqrt(clamped);                 /* y ~ 1 / sqrt(s) */       \
+        y = y * (1.5f - (0.5f * clamped * y) * y);                            \
+        vtype d = sk * y + epsilon;               /* sqrt(s) + eps */         \
+        vtype r = rcp(d);                                                     \
+        r = r * (2.0f - d * r);                   /* r ~ 1 / d */             \
+        wk = wk + (-rate * mk) * r;                                           \
+        memcpy(w + k, &wk, sizeof wk);                                        \
+    }
+
 static inline void fgd_adam_f(float *w, const float *raw, float *m, float *s,
                               ptrdiff_t n, float alpha, float weight_sum,
                               double beta_1_d, double beta_2_d, float epsilon,
@@ -257,57 +283,9 @@ static inline void fgd_adam_f(float *w, const float *raw, float *m, float *s,
     const float inv_ws = 1.0f / weight_sum;
     ptrdiff_t k = 0;
 #if defined(__AVX2__) && defined(__FMA__)
-    const __m256 v_alpha = _mm256_set1_ps(alpha), v_inv_ws = _mm256_set1_ps(inv_ws);
-    const __m256 v_b1 = _mm256_set1_ps(beta_1), v_c1 = _mm256_set1_ps(one_minus_b1);
-    const __m256 v_b2 = _mm256_set1_ps(beta_2), v_c2 = _mm256_set1_ps(one_minus_b2);
-    const __m256 v_eps = _mm256_set1_ps(epsilon), v_neg_rate = _mm256_set1_ps(-rate);
-    const __m256 v_min = _mm256_set1_ps(1.17549435e-38f);
-    const __m256 v_half = _mm256_set1_ps(0.5f), v_three_halves = _mm256_set1_ps(1.5f);
-    const __m256 v_two = _mm256_set1_ps(2.0f);
-    for (; k + 8 <= n; k += 8) {
-        __m256 wk = _mm256_loadu_ps(w + k);
-        __m256 g = _mm256_mul_ps(_mm256_fmadd_ps(v_alpha, wk, _mm256_loadu_ps(raw + k)),
-                                 v_inv_ws);
-        __m256 mk = _mm256_fmadd_ps(v_b1, _mm256_loadu_ps(m + k), _mm256_mul_ps(v_c1, g));
-        __m256 sk = _mm256_fmadd_ps(v_b2, _mm256_loadu_ps(s + k),
-                                    _mm256_mul_ps(v_c2, _mm256_mul_ps(g, g)));
-        _mm256_storeu_ps(m + k, mk);
-        _mm256_storeu_ps(s + k, sk);
-        __m256 sc = _mm256_max_ps(sk, v_min);
-        __m256 y = _mm256_rsqrt_ps(sc);                      /* y ~ 1 / sqrt(s) */
-        __m256 hsy = _mm256_mul_ps(_mm256_mul_ps(v_half, sc), y);
-        y = _mm256_mul_ps(y, _mm256_fnmadd_ps(hsy, y, v_three_halves));
-        __m256 d = _mm256_fmadd_ps(sk, y, v_eps);            /* sqrt(s) + eps */
-        __m256 r = _mm256_rcp_ps(d);
-        r = _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, v_two));  /* r ~ 1 / d */
-        _mm256_storeu_ps(w + k, _mm256_fmadd_ps(_mm256_mul_ps(v_neg_rate, mk), r, wk));
-    }
+    FGD_ADAM_VECTOR_LOOP(__m256, 8, _mm256_rsqrt_ps, _mm256_rcp_ps, _mm256_max_ps)
 #elif defined(__SSE2__)
-    const __m128 v_alpha = _mm_set1_ps(alpha), v_inv_ws = _mm_set1_ps(inv_ws);
-    const __m128 v_b1 = _mm_set1_ps(beta_1), v_c1 = _mm_set1_ps(one_minus_b1);
-    const __m128 v_b2 = _mm_set1_ps(beta_2), v_c2 = _mm_set1_ps(one_minus_b2);
-    const __m128 v_eps = _mm_set1_ps(epsilon), v_neg_rate = _mm_set1_ps(-rate);
-    const __m128 v_min = _mm_set1_ps(1.17549435e-38f);
-    const __m128 v_half = _mm_set1_ps(0.5f), v_three_halves = _mm_set1_ps(1.5f);
-    const __m128 v_two = _mm_set1_ps(2.0f);
-    for (; k + 4 <= n; k += 4) {
-        __m128 wk = _mm_loadu_ps(w + k);
-        __m128 g = _mm_mul_ps(_mm_add_ps(_mm_mul_ps(v_alpha, wk), _mm_loadu_ps(raw + k)),
-                              v_inv_ws);
-        __m128 mk = _mm_add_ps(_mm_mul_ps(v_b1, _mm_loadu_ps(m + k)), _mm_mul_ps(v_c1, g));
-        __m128 sk = _mm_add_ps(_mm_mul_ps(v_b2, _mm_loadu_ps(s + k)),
-                               _mm_mul_ps(v_c2, _mm_mul_ps(g, g)));
-        _mm_storeu_ps(m + k, mk);
-        _mm_storeu_ps(s + k, sk);
-        __m128 sc = _mm_max_ps(sk, v_min);
-        __m128 y = _mm_rsqrt_ps(sc);
-        __m128 hsy = _mm_mul_ps(_mm_mul_ps(v_half, sc), y);
-        y = _mm_mul_ps(y, _mm_sub_ps(v_three_halves, _mm_mul_ps(hsy, y)));
-        __m128 d = _mm_add_ps(_mm_mul_ps(sk, y), v_eps);
-        __m128 r = _mm_rcp_ps(d);
-        r = _mm_mul_ps(r, _mm_sub_ps(v_two, _mm_mul_ps(d, r)));
-        _mm_storeu_ps(w + k, _mm_add_ps(wk, _mm_mul_ps(_mm_mul_ps(v_neg_rate, mk), r)));
-    }
+    FGD_ADAM_VECTOR_LOOP(__m128, 4, _mm_rsqrt_ps, _mm_rcp_ps, _mm_max_ps)
 #endif
     for (; k < n; k++) {  /* the tail (and non-x86): the exact formula */
         float g = (raw[k] + alpha * w[k]) * inv_ws;
