@@ -223,8 +223,8 @@ cdef extern from "_vmath.h":
     int fgd_all_finite_f(const float *x, Py_ssize_t n) nogil
     int fgd_all_finite_d(const double *x, Py_ssize_t n) nogil
     void fgd_adam_f(float *w, const float *raw, float *m, float *s, Py_ssize_t n,
-                    float alpha, float weight_sum, double beta_1, double beta_2,
-                    float epsilon, float rate) nogil
+                    float alpha, float weight_sum, float beta_1, float one_minus_b1,
+                    float beta_2, float one_minus_b2, float epsilon, float rate) nogil
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -431,10 +431,24 @@ cdef void _prefetch_rows(const floating *y, const Py_ssize_t *rows, Py_ssize_t s
     cdef Py_ssize_t i, offset, size = width * sizeof(floating)
     cdef const char *row
     for i in range(start, stop):
-        row = <const char *> (y + (rows[i] if rows != NULL else i) * width)
+        row = <const char *> (y + rows[i] * width)
         for offset in range(0, size, 64):
             _prefetch(row + offset)
         _prefetch(row + size - 1)
+
+
+cdef void _column_sums(floating *g, const floating *d, Py_ssize_t n_rows,
+                       Py_ssize_t width, bint accumulate) noexcept nogil:
+    """g := (g +) the column sums of the n_rows x width block d, row by row (the
+    intercept gradient of a layer from its delta)."""
+    cdef Py_ssize_t i, j
+    cdef const floating *row
+    if not accumulate:
+        memset(g, 0, width * sizeof(floating))
+    for i in range(n_rows):
+        row = d + i * width
+        for j in range(width):
+            g[j] += row[j]
 
 
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
@@ -464,10 +478,8 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
     column sums of deltas[l + 1]; added to the existing values if ``accumulate``.
     Neither the L2 term nor the division by the summed weight is applied here.
     """
-    cdef Py_ssize_t l, i, j, width
+    cdef Py_ssize_t l, width
     cdef floating beta = 1.0 if accumulate else 0.0
-    cdef floating *g
-    cdef const floating *d
     cdef const floating *inp
     for l in range(lay.n_layers - 1, -1, -1):
         width = lay.units[l + 1]
@@ -476,13 +488,8 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
               <floating> 1.0, inp, <int> lay.units[l],
               deltas[l + 1], <int> width, beta,
               grads + lay.coef_offset[l], <int> width)
-        g = grads + lay.intercept_offset[l]
-        if not accumulate:
-            memset(g, 0, width * sizeof(floating))
-        for i in range(n_rows):
-            d = deltas[l + 1] + i * width
-            for j in range(width):
-                g[j] += d[j]
+        _column_sums(grads + lay.intercept_offset[l], deltas[l + 1], n_rows, width,
+                     accumulate)
         if l > 0:
             # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
             _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
@@ -491,6 +498,26 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                   <floating> 0.0, deltas[l], <int> lay.units[l])
             _activation_derivative(deltas[l], acts[l], n_rows * lay.units[l],
                                    hidden_activation)
+
+
+cdef inline double _adam_rate(const Optimizer *opt, long long step) noexcept nogil:
+    """Adam's bias-corrected learning rate at time step ``step``, as scikit-learn."""
+    return (opt.learning_rate * sqrt(1 - opt.beta_2 ** step)
+            / (1 - opt.beta_1 ** step))
+
+
+cdef inline double _batch_weight_sum(const floating *sample_weight,
+                                     const Py_ssize_t *order, Py_ssize_t start,
+                                     Py_ssize_t stop) noexcept nogil:
+    """Summed sample weight of the batch order[start:stop] (its row count when
+    sample_weight is NULL)."""
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    if sample_weight == NULL:
+        return stop - start
+    for i in range(start, stop):
+        total += sample_weight[order[i]]
+    return total
 
 
 cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s,
@@ -506,11 +533,13 @@ cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s
     """
     cdef Py_ssize_t k
     cdef floating g
-    # 1 - beta in double, then rounded, as numpy applies scikit-learn's Python float.
+    # 1 - beta in double, then rounded, as numpy applies scikit-learn's Python float
+    # (1 - 0.999 in float32 arithmetic is 1.3e-5 off).
     cdef floating one_minus_b1 = 1 - beta_1, one_minus_b2 = 1 - beta_2
     cdef floating b1 = beta_1, b2 = beta_2
     if floating is float:
-        fgd_adam_f(w, raw, m, s, n, alpha, weight_sum, beta_1, beta_2, epsilon, rate)
+        fgd_adam_f(w, raw, m, s, n, alpha, weight_sum, b1, one_minus_b1, b2,
+                   one_minus_b2, epsilon, rate)
         return
     for k in range(n):
         g = (raw[k] + alpha * w[k]) / weight_sum
@@ -955,19 +984,14 @@ cdef void _split_backward_update(const Layout *lay, const Model *model,
                                  double *sumabs) noexcept nogil:
     """Gradients of one part's parameters from the output delta, then their update;
     sumsq and sumabs receive the part's sum w^2 and sum |w| after it."""
-    cdef Py_ssize_t n_in = lay.units[0], n_out = lay.units[2], width = hi - lo, i, j
+    cdef Py_ssize_t n_in = lay.units[0], n_out = lay.units[2], width = hi - lo
     cdef Py_ssize_t w2 = lay.coef_offset[1] + lo * n_out
     cdef Py_ssize_t b1 = lay.intercept_offset[0] + lo, b2 = lay.intercept_offset[1]
     cdef double sq, ab
-    cdef floating *g
     _gemm(c'T', c'N', <int> width, <int> n_out, <int> n_rows, <floating> 1.0, hidden,
           <int> width, delta, <int> n_out, <floating> 0.0, grads + w2, <int> n_out)
     if owns_output_bias:
-        g = grads + b2
-        memset(g, 0, n_out * sizeof(floating))
-        for i in range(n_rows):
-            for j in range(n_out):
-                g[j] += delta[i * n_out + j]
+        _column_sums(grads + b2, delta, n_rows, n_out, False)
     # hidden_delta := (delta @ W2[lo:hi, :]^T) * act'(hidden), before W2 moves.
     _gemm(c'N', c'T', <int> n_rows, <int> width, <int> n_out, <floating> 1.0, delta,
           <int> n_out, params + w2, <int> n_out, <floating> 0.0, hidden_delta,
@@ -977,11 +1001,7 @@ cdef void _split_backward_update(const Layout *lay, const Model *model,
     _gemm(c'T', c'N', <int> n_in, <int> width, <int> n_rows, <floating> 1.0, x,
           <int> n_in, hidden_delta, <int> width, <floating> 0.0, grads + n_in * lo,
           <int> width)
-    g = grads + b1
-    memset(g, 0, width * sizeof(floating))
-    for i in range(n_rows):
-        for j in range(width):
-            g[j] += hidden_delta[i * width + j]
+    _column_sums(grads + b1, hidden_delta, n_rows, width, False)
     sumsq[0] = 0.0
     sumabs[0] = 0.0
     _update_range(lay, model, params, grads, state_1, state_2, n_in * lo, n_in * hi,
@@ -1024,7 +1044,7 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
     cdef double part_abs[2 * MAX_THREADS]
     cdef double result[1]
     cdef Py_ssize_t stop_before[1]
-    cdef Py_ssize_t tid, team, p, lo, hi, start, stop, n_rows, batch, i, j, parity
+    cdef Py_ssize_t tid, team, p, lo, hi, start, stop, n_rows, batch, i, parity
     cdef floating *x_block
     cdef floating *out
     cdef floating *share
@@ -1049,7 +1069,6 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
         x_block = work + tid * part_work
         out = x_block + batch_size * (n_in + 2 * width_max)
         t = step[0]
-        batch_loss = 0.0
         batch = 0
         start = 0
         done = False
@@ -1087,12 +1106,8 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                 batch_loss = _output_loss_delta(
                     out, <const floating *> data.y, <const floating *> data.sample_weight,
                     order, start, n_rows, n_out, model.loss, model.has_weights)
-                if model.has_weights:
-                    weight_sum = 0.0
-                    for i in range(start, stop):
-                        weight_sum = weight_sum + (<const floating *> data.sample_weight)[order[i]]
-                else:
-                    weight_sum = n_rows
+                weight_sum = _batch_weight_sum(<const floating *> data.sample_weight,
+                                               order, start, stop)
                 sumsq = 0.0
                 sumabs = 0.0
                 for p in range(n_parts):
@@ -1105,8 +1120,7 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                 adam_rate = 0.0
                 if opt.solver == SOLVER_ADAM:
                     t = t + 1
-                    adam_rate = (opt.learning_rate * sqrt(1 - opt.beta_2 ** t)
-                                 / (1 - opt.beta_1 ** t))
+                    adam_rate = _adam_rate(opt, t)
                 p = tid
                 while p < n_parts:
                     lo = _unit_start(n_hidden, n_parts, p)
@@ -1258,12 +1272,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 batch_loss = 0.0
                 for t in range(n_active):
                     batch_loss = batch_loss + part_loss[t]
-            if model.has_weights:
-                weight_sum = 0.0
-                for i in range(start, stop):
-                    weight_sum += sample_weight[order[i]]
-            else:
-                weight_sum = n_rows
+            weight_sum = _batch_weight_sum(<const floating *> data.sample_weight,
+                                           &order[0], start, stop)
             # The batch loss seen by scikit-learn: data term plus the penalty of the
             # weights used for this batch (sumsq, sumabs are kept current below).
             batch_loss = batch_loss / weight_sum + _penalty(&model, sumsq, sumabs,
@@ -1271,8 +1281,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             loss_sum += batch_loss * n_rows
             if opt.solver == SOLVER_ADAM:
                 step += 1
-                adam_rate = (opt.learning_rate * sqrt(1 - opt.beta_2 ** step)
-                             / (1 - opt.beta_1 ** step))
+                adam_rate = _adam_rate(&opt, step)
             if n_active == 1:
                 _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
                               &state_2[0], 0, n_params, weight_sum, &opt, adam_rate,

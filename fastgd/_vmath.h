@@ -272,14 +272,9 @@ FGD_ALL_FINITE(fgd_all_finite_d, double, fgd_v4d, 4)
 
 static inline void fgd_adam_f(float *w, const float *raw, float *m, float *s,
                               ptrdiff_t n, float alpha, float weight_sum,
-                              double beta_1_d, double beta_2_d, float epsilon,
-                              float rate)
+                              float beta_1, float one_minus_b1, float beta_2,
+                              float one_minus_b2, float epsilon, float rate)
 {
-    /* 1 - beta in double, then rounded: as numpy applies scikit-learn's Python float
-     * (1 - 0.999 in float32 arithmetic is 1.3e-5 off). */
-    const float beta_1 = (float) beta_1_d, beta_2 = (float) beta_2_d;
-    const float one_minus_b1 = (float) (1.0 - beta_1_d);
-    const float one_minus_b2 = (float) (1.0 - beta_2_d);
     const float inv_ws = 1.0f / weight_sum;
     ptrdiff_t k = 0;
 #if defined(__AVX2__) && defined(__FMA__)
