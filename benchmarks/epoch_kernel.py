@@ -35,13 +35,13 @@ def main():
     if args.threads is not None:
         os.environ["FASTGD_NUM_THREADS"] = str(args.threads)
 
-    from fastgd import _engine
+    from fastgd import _threads
     from fastgd._engine import KernelData, Network, Optimizer
 
     if args.slices is not None:
-        _engine.slices_for = lambda units, rows: args.slices
+        _threads.slices_for = lambda units, rows: args.slices
     if args.split == "rows":
-        _engine._SPLIT_UNITS = False
+        _threads._SPLIT_UNITS = False
     rng = np.random.RandomState(0)
     dtype = np.dtype(args.dtype)
     X = rng.normal(size=(args.rows, args.features)).astype(dtype)
@@ -59,12 +59,12 @@ def main():
         net.train_epoch(data, "log_loss", 1e-4, opt, order, args.batch)
         times.append(time.perf_counter() - start)
     best = min(times)
-    slices = _engine.slices_for(units, args.batch)
-    split = "units" if _engine.splits_units(units, args.batch, slices) else "rows"
+    slices = _threads.slices_for(units, args.batch)
+    split = "units" if _threads.splits_units(units, args.batch, slices) else "rows"
     print(f"units={units} {args.activation} batch={args.batch} {dtype.name}: "
           f"min {best * 1e3:.1f} ms/epoch, median {np.median(times) * 1e3:.1f} ms, "
           f"{flops / best / 1e9:.1f} GFLOP/s "
-          f"(slices {slices}, split {split}, threads now {_engine.threads_for(slices)})")
+          f"(slices {slices}, split {split}, threads now {_threads.threads_for(slices)})")
 
 
 if __name__ == "__main__":

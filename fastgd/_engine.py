@@ -1,59 +1,17 @@
 """The training engine: flat parameter buffers and the calls into the compiled kernels.
 
-Everything that reaches the compiled kernels (``fastgd._kernels``, or its AVX2 build
-``fastgd._kernels_avx2``) passes through here, after these checks:
+Everything that reaches the compiled kernels (the build ``fastgd._build`` chose)
+passes through here, after these checks:
 C-contiguous arrays of one working dtype, CSR index arrays as ``np.intp``, targets
 as a 2-D array of the working dtype, and workspaces sized for the block.
 """
-
-import functools
-import os
-import threading
-from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import _assert_all_finite
 
-from fastgd import _kernels as _baseline_kernels
-
-
-def available_kernel_builds():
-    """The compiled kernel builds this CPU can run, by name ("baseline", "avx2").
-
-    setup.py compiles the kernels twice on x86-64: for any x86-64 CPU, and with AVX2 +
-    FMA (element-wise loops and optimizer updates twice as wide, fused multiply-adds).
-    """
-    builds = {"baseline": _baseline_kernels}
-    if _baseline_kernels.cpu_has_avx2_fma():
-        try:
-            from fastgd import _kernels_avx2
-        except ImportError:  # not built (another architecture or compiler)
-            pass
-        else:
-            builds["avx2"] = _kernels_avx2
-    return builds
-
-
-def _choose_kernels():
-    """The fastest build this CPU runs, or the one FASTGD_KERNELS names."""
-    builds = available_kernel_builds()
-    wanted = os.environ.get("FASTGD_KERNELS", "")
-    if not wanted:
-        return builds.get("avx2", builds["baseline"])
-    if wanted not in builds:
-        raise ImportError(f"FASTGD_KERNELS={wanted!r}: this installation and CPU offer "
-                          f"{sorted(builds)}")
-    return builds[wanted]
-
-
-_kernels = _choose_kernels()
-
-
-def kernel_build():
-    """Name of the kernel build in use: "avx2" or "baseline"."""
-    return "avx2" if _kernels.built_for_avx2() else "baseline"
-
+from fastgd._build import kernels as _kernels
+from fastgd import _threads
 
 ACTIVATION_CODES = _kernels.ACTIVATION_CODES
 LOSS_CODES = _kernels.LOSS_CODES
@@ -68,106 +26,6 @@ _BLOCK_ELEMENTS = 1 << 20
 # (60,000 x 784 -> 10, float32): 37 ms per pass with the large blocks, 24 ms with the
 # small ones; predicting through a hidden layer of 1024 is 45% slower with small ones.
 _NARROW_FIRST_LAYER = 64
-
-
-# Threading policy. A batch is cut into row slices with private gradients (the
-# arithmetic depends on the slice count alone, which depends on the problem's shape
-# alone, so results are reproducible on any machine and under any load); OpenMP
-# threads share the slices, each calling single-threaded BLAS. A slice pays off only
-# with enough work, since every batch costs two fork/joins of a few microseconds.
-# Measured on the 2-core reference machine (benchmarks/NOTES.md).
-_MIN_FLOPS_PER_SLICE = 500_000
-_MIN_ROWS_PER_SLICE = 16
-# Two slices beat four on the 2-core reference machine for every shape of the
-# benchmark grid (2 threads, float32, ms per epoch with 2 / 4 slices: 50k x 100 ->
-# (100, 100, 100) tanh 33.5 / 35.8; MNIST (100,) 124 / 143; 784 -> 1024, batch 1024
-# 234 / 257): smaller slices mean smaller GEMMs and one more private gradient to
-# sum per batch. The cost: at most two cores per batch on larger machines.
-_MAX_SLICES = 2
-# Small batches through one hidden layer split the hidden units, not the rows, into
-# the slices: no private gradients to sum, and each core keeps its own parameters
-# in cache. Every part then gathers the whole batch and computes the whole output
-# layer, which costs more than it saves from about 64 rows on. 50k x 100 -> 100 ->
-# 10, 2 threads, float32, ms per epoch, rows / units: batch 32 35.4 / 28.9, 48
-# 28-30 / 27, 64 23.3 / 23-25, 128 18-21 / 21, 200 16.2 / 19.5 (float64: batch 32
-# 63-67 / 54, 200 28 / 33); MNIST batch 200 117-124 / 137-140.
-_SPLIT_UNITS = True
-_SPLIT_UNITS_BELOW_ROWS = 64
-
-
-def available_threads():
-    """Threads fastgd may use: FASTGD_NUM_THREADS if set, else OpenMP's limit.
-
-    OpenMP's limit follows OMP_NUM_THREADS, ``threadpoolctl.threadpool_limits`` and
-    joblib's workers (which lower it so nested parallelism does not oversubscribe).
-    """
-    env = os.environ.get("FASTGD_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    return max(1, _kernels.openmp_max_threads())
-
-
-def slices_for(units, rows):
-    """Row slices for a batch of ``rows`` rows through the network ``units``.
-
-    A function of the shape only (never of the machine), so it fixes the arithmetic.
-    """
-    flops_per_row = 6 * sum(a * b for a, b in zip(units[:-1], units[1:]))
-    by_work = int(rows * flops_per_row // _MIN_FLOPS_PER_SLICE)
-    return max(1, min(_MAX_SLICES, by_work, rows // _MIN_ROWS_PER_SLICE))
-
-
-def splits_units(units, rows, n_slices):
-    """Whether batches of ``rows`` rows split the hidden units, not the rows, into
-    the n_slices parts.
-
-    Only for one hidden layer (see _kernels._train_epoch_unit_split); a function of
-    the shape only, like the slice count.
-    """
-    return (_SPLIT_UNITS and len(units) == 3 and 1 < n_slices <= units[1]
-            and rows < _SPLIT_UNITS_BELOW_ROWS)
-
-
-def _running_threads_of_this_process():
-    """Threads of this process in state R (running or runnable) right now."""
-    running = 0
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:  # the thread ended meanwhile
-            continue
-        running += stat[stat.rindex(")") + 2] == "R"
-    return running
-
-
-def idle_cores():
-    """Cores not taken by other processes' runnable threads right now (Linux; else all).
-
-    Waiting at a per-batch barrier for a thread that another process keeps off its
-    core costs a scheduler time slice (milliseconds) per batch, so fastgd only
-    starts as many threads as there are idle cores. Our own threads (this reader,
-    OpenMP or BLAS workers still spinning after the last call) do not count.
-    """
-    cores = os.cpu_count() or 1
-    try:
-        # Our spinning workers may fall asleep between the two readings: count them
-        # on both sides and take the larger number.
-        own_before = _running_threads_of_this_process()
-        with open("/proc/loadavg") as f:
-            running = int(f.read().split()[3].split("/")[0])
-        own = max(own_before, _running_threads_of_this_process())
-        others = running - own
-    except (OSError, ValueError, IndexError):
-        return cores
-    return max(1, cores - max(0, others))
-
-
-def threads_for(n_slices):
-    """OpenMP threads to share ``n_slices`` slices now."""
-    if n_slices <= 1:
-        return 1
-    return max(1, min(n_slices, available_threads(), idle_cores()))
 
 
 # Inputs of at least this many values are scanned for NaN and infinity on every idle
@@ -190,77 +48,11 @@ def check_finite(X, estimator, input_name="X"):
         flat = values.reshape(-1, order="A")  # a view, in memory order
         threads = 1
         if flat.size >= _PARALLEL_SCAN_ELEMENTS:
-            threads = max(1, min(available_threads(), idle_cores()))
+            threads = max(1, min(_threads.available_threads(), _threads.idle_cores()))
         if _kernels.all_finite(flat, threads):
             return
     _assert_all_finite(values, estimator_name=type(estimator).__name__,
                        input_name=input_name)
-
-
-_blas_controller = None
-_blas_lock = threading.Lock()
-_blas_users = 0  # kernel calls now running under the limit, in any Python thread
-_blas_limiter = None
-
-
-def _let_go_of_openblas():
-    # threadpoolctl >= 3.6 lets only the thread that last limited OpenBLAS change it
-    # until that thread lets go; let go at once, so whichever thread leaves last
-    # can restore the original limits.
-    import threadpoolctl
-
-    openblas = getattr(threadpoolctl, "OpenBLASController", None)
-    if hasattr(openblas, "clear_controlling_thread"):
-        openblas.clear_controlling_thread()
-
-
-@contextmanager
-def single_threaded_blas():
-    """Context limiting BLAS to 1 thread while the kernels call it.
-
-    Two thread pools on the same cores (OpenBLAS's spinning threads and ours) slow
-    each other down several times over, so BLAS yields while we parallelise. It
-    yields when we run one thread too: OpenBLAS's threaded GEMMs round differently,
-    so results would depend on the thread count after all.
-    Counted across Python threads: the first call in sets the limit, the last one
-    out restores the original (nested per-thread limits would restore each
-    other's and could leave BLAS single-threaded for good).
-    """
-    global _blas_controller, _blas_users, _blas_limiter
-    with _blas_lock:
-        if _blas_users == 0:
-            if _blas_controller is None:
-                from threadpoolctl import ThreadpoolController
-
-                _blas_controller = ThreadpoolController()
-            _blas_limiter = _blas_controller.limit(limits=1, user_api="blas")
-            _let_go_of_openblas()
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _let_go_of_openblas()
-                _blas_limiter = None
-
-
-def holding_single_threaded_blas(solver):
-    """Decorator: run a whole solver (epochs, L-BFGS, CG) under single_threaded_blas.
-
-    Per kernel call is not enough: numpy's BLAS work between the calls (scipy's
-    L-BFGS, preconditioning, scoring) otherwise leaves OpenBLAS threads spinning on
-    the cores our OpenMP threads need (MNIST logistic gradient: 48 ms per pass inside
-    a fit against 23 ms alone).
-    """
-    @functools.wraps(solver)
-    def run(*args, **kwargs):
-        with single_threaded_blas():
-            return solver(*args, **kwargs)
-
-    return run
 
 
 def layer_shapes(units):
@@ -428,9 +220,9 @@ class Network:
         if order.min() < 0 or order.max() >= data.n_samples:
             raise ValueError("order holds row indices out of range")
         batch_size = int(min(max(1, batch_size), order.size))
-        n_slices = slices_for(self.units, batch_size)
-        n_threads = threads_for(n_slices)
-        split_units = splits_units(self.units, batch_size, n_slices)
+        n_slices = _threads.slices_for(self.units, batch_size)
+        n_threads = _threads.threads_for(n_slices)
+        split_units = _threads.splits_units(self.units, batch_size, n_slices)
         if split_units:
             size = _kernels.unit_split_workspace_size(self.units, batch_size, n_slices)
         else:
@@ -439,7 +231,7 @@ class Network:
         work = np.empty(size, dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        with single_threaded_blas():
+        with _threads.single_threaded_blas():
             loss_sum, step = _kernels.train_epoch(
                 self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
                 self.units, spec, optimizer.kernel_spec(), *data.x_args(),
@@ -457,13 +249,14 @@ class Network:
         self._check(data)
         rows = block_rows(self.units, data.n_samples)
         # At least a block per part; parts fix the arithmetic, threads share them.
-        n_parts = min(slices_for(self.units, data.n_samples), -(-data.n_samples // rows))
-        n_threads = threads_for(n_parts)
+        n_parts = min(_threads.slices_for(self.units, data.n_samples),
+                      -(-data.n_samples // rows))
+        n_threads = _threads.threads_for(n_parts)
         work = np.empty(_kernels.workspace_size(self.units, rows, n_parts),
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        with single_threaded_blas():
+        with _threads.single_threaded_blas():
             return _kernels.loss_gradient(
                 self.params, self.grads, work, self.units, spec, *data.x_args(),
                 data.Y, data.sample_weight, rows, n_parts, n_threads,
@@ -476,13 +269,13 @@ class Network:
         if data.n_samples == 0:
             return out
         rows = block_rows(self.units, data.n_samples)
-        n_threads = threads_for(min(slices_for(self.units, data.n_samples),
-                                    -(-data.n_samples // rows)))
+        n_threads = _threads.threads_for(min(_threads.slices_for(self.units, data.n_samples),
+                                             -(-data.n_samples // rows)))
         work = np.empty(_kernels.workspace_size(self.units, rows, n_threads),
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation,
                           "squared_error", 0.0, data)
-        with single_threaded_blas():
+        with _threads.single_threaded_blas():
             _kernels.forward(self.params, work, self.units, spec, *data.x_args(), out,
                              rows, n_threads)
         return out

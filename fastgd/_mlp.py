@@ -31,22 +31,15 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fastgd._driver import (
+from fastgd._engine import KernelData, Network, Optimizer, check_finite, pack
+from fastgd._minibatch import (
+    _STOCHASTIC_SOLVERS,
     MINIBATCH_CONSTRAINTS,
     NON_FINITE_MESSAGE,
     clip_batch_size,
     run_epochs,
 )
-from fastgd._engine import (
-    KernelData,
-    Network,
-    Optimizer,
-    check_finite,
-    holding_single_threaded_blas,
-    pack,
-)
-
-_STOCHASTIC_SOLVERS = ["sgd", "adam"]
+from fastgd._threads import holding_single_threaded_blas
 
 
 class BaseMultilayerPerceptron(BaseEstimator):

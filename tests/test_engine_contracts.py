@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from fastgd import MLPClassifier, MLPRegressor, _engine
+from fastgd import MLPClassifier, MLPRegressor, _engine, _threads
 from fastgd._engine import KernelData, block_rows
 
 
@@ -93,8 +93,8 @@ def test_ctrl_c_in_a_unit_split_epoch(monkeypatch):
     Y = np.eye(2)[rng.randint(2, size=1000)]
     params = rng.normal(size=50 * 128 + 128 * 2 + 128 + 2)
     monkeypatch.setenv("FASTGD_NUM_THREADS", "2")
-    monkeypatch.setattr(_engine, "idle_cores", lambda: 2)
-    assert _engine.splits_units(units, 32, _engine.slices_for(units, 32))
+    monkeypatch.setattr(_threads, "idle_cores", lambda: 2)
+    assert _threads.splits_units(units, 32, _threads.slices_for(units, 32))
     net = _engine.Network(units, "relu", "softmax", params.copy())
     # A zero learning rate leaves the weights where they were: any permutation
     # left behind would show.

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastgd import _engine
+from fastgd import _build, _engine, _threads
 from fastgd._engine import KernelData, Network, Optimizer, Penalty, model_spec, unpack
 
-KERNEL_BUILDS = _engine.available_kernel_builds()
+KERNEL_BUILDS = _build.available_kernel_builds()
 
 
 @pytest.fixture(autouse=True, params=sorted(KERNEL_BUILDS))
@@ -386,10 +386,10 @@ def test_slices_are_bitwise_independent_of_threads(monkeypatch, n_threads, solve
     Xin = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0)) if sparse_input else X
     order = np.random.RandomState(3).permutation(201)
     monkeypatch.setattr("fastgd._engine._BLOCK_ELEMENTS", 1)  # 64-row blocks
-    monkeypatch.setattr("fastgd._engine.idle_cores", lambda: 64)
+    monkeypatch.setattr("fastgd._threads.idle_cores", lambda: 64)
     results = {}
     for slices, threads in ((1, 1), (3, 1), (3, n_threads)):
-        monkeypatch.setattr("fastgd._engine.slices_for", lambda units, rows: slices)
+        monkeypatch.setattr("fastgd._threads.slices_for", lambda units, rows: slices)
         monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
         net = Network(units, "tanh", "softmax", params.copy())
         opt = Optimizer(solver, params.size, np.float64, 0.01)
@@ -417,12 +417,12 @@ def test_unit_split_matches_serial_epoch(monkeypatch, solver, sparse_input, weig
     sw = sw if weighted else None
     Xin = sp.csr_matrix(np.where(np.abs(X) > 0.5, X, 0)) if sparse_input else X
     order = np.random.RandomState(3).permutation(201)
-    monkeypatch.setattr("fastgd._engine.idle_cores", lambda: 64)
+    monkeypatch.setattr("fastgd._threads.idle_cores", lambda: 64)
     results = {}
     for parts, threads in ((1, 1), (2, 1), (2, 2), (3, 1), (3, 3)):
-        monkeypatch.setattr("fastgd._engine.slices_for", lambda units, rows: parts)
+        monkeypatch.setattr("fastgd._threads.slices_for", lambda units, rows: parts)
         monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
-        assert _engine.splits_units(units, 10, parts) == (parts > 1)
+        assert _threads.splits_units(units, 10, parts) == (parts > 1)
         net = Network(units, "tanh", output, params.copy())
         opt = Optimizer(solver, params.size, np.float64, 0.01)
         data = KernelData(Xin, np.float64, Y, sw)
@@ -486,7 +486,7 @@ def test_unit_split_rejects_bad_calls():
 
 
 def test_slices_depend_on_shape_only():
-    from fastgd._engine import slices_for
+    from fastgd._threads import slices_for
 
     assert slices_for([100, 100, 10], 200) == 2
     assert slices_for([784, 1024, 10], 1024) == 2

@@ -9,7 +9,7 @@
   middle of partial_fit resumes exactly as one that never left memory.
 * The same random_state gives bit-identical models run to run, and across thread
   counts: the engine cuts each batch into row slices chosen from the problem's shape
-  alone (``fastgd._engine.slices_for``), and threads only share those slices.
+  alone (``fastgd._threads.slices_for``), and threads only share those slices.
 
 Estimators are listed once in ``ESTIMATORS``; a new one joins with one line.
 """
@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info
 
 import fastgd
-from fastgd import _engine
+from fastgd import _engine, _threads
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
@@ -247,7 +247,7 @@ def _run_threads(fns, n_workers=4):
 def two_threads(monkeypatch):
     """Let the engine use 2 OpenMP threads whatever the load on the machine."""
     monkeypatch.setenv("FASTGD_NUM_THREADS", "2")
-    monkeypatch.setattr(_engine, "idle_cores", lambda: 2)
+    monkeypatch.setattr(_threads, "idle_cores", lambda: 2)
 
 
 def _blas_limits():
@@ -431,7 +431,7 @@ def _fit_with_threads(cls, params, X, y, n_threads, monkeypatch):
 
     with monkeypatch.context() as m:
         m.setenv("FASTGD_NUM_THREADS", str(n_threads))
-        m.setattr(_engine, "idle_cores", lambda: n_threads)
+        m.setattr(_threads, "idle_cores", lambda: n_threads)
         for name in real:
             m.setattr(_engine._kernels, name, spy(name))
         est = _make(cls, **params).fit(X, y)
@@ -452,7 +452,7 @@ def test_bit_identical_across_thread_counts(pair, solver, monkeypatch):
     two, out_two, used_two = _fit_with_threads(ours_cls, params, X, y, 2, monkeypatch)
     units = [X.shape[1]] + [p.shape[-1] for p in _params(one)[: len(_params(one)) // 2]]
     if len(units) > 2:  # the MLPs: several slices, so both threads had work
-        assert _engine.slices_for(units, 200) > 1
+        assert _threads.slices_for(units, 200) > 1
         if solver == "lbfgs":
             assert X.shape[0] > _engine.block_rows(units, X.shape[0])
         assert 2 in used_two

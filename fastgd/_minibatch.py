@@ -17,7 +17,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from fastgd._engine import holding_single_threaded_blas
+from fastgd._engine import Optimizer, Penalty
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+from fastgd._threads import holding_single_threaded_blas
 
 # scikit-learn's words, kept as the start of ours so that code matching them still works.
 NON_FINITE_MESSAGE = (
@@ -188,3 +191,111 @@ def _count_no_improvement(est, validation, on_best):
             est._no_improvement_count = 0
         if est.loss_curve_[-1] < est.best_loss_:
             est.best_loss_ = est.loss_curve_[-1]
+
+
+def _make_optimizer(est, n_params, dtype):
+    return Optimizer(
+        est.solver, n_params, dtype, est.learning_rate_init,
+        schedule=est.learning_rate, momentum=est.momentum,
+        nesterov=est.nesterovs_momentum, power_t=est.power_t,
+        beta_1=est.beta_1, beta_2=est.beta_2, epsilon=est.epsilon,
+    )
+
+
+def _minibatch_penalty(est, l2, l1):
+    """The per-sample Penalty of the mini-batch solvers (see fastgd._engine.Penalty)."""
+    return Penalty(alpha=l2, l1=l1, per_batch=False, fit_intercept=est.fit_intercept)
+
+
+def _train_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
+                  incremental, validation=None):
+    """The shared epoch driver, keeping the parameters of the best held-out score."""
+    best = {}
+
+    def on_best():
+        best["params"] = network.params.copy()
+
+    n_iter = run_epochs(est, network, data, loss, penalty, optimizer, batch_size,
+                        incremental=incremental, validation=validation,
+                        on_best=on_best if validation is not None else None)
+    if "params" in best:
+        network.params[:] = best["params"]
+    return n_iter
+
+
+_MINIBATCH_CONSTRAINTS = {
+    **MINIBATCH_CONSTRAINTS,
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+}
+
+_MINIBATCH_DOC = """
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size of 'sgd' / 'adam'; 'auto' is min(200, n_samples).
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule of the 'sgd' learning rate, as in MLPClassifier.
+    learning_rate_init : float, default=0.001
+        Initial learning rate of 'sgd' / 'adam'.
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch ('sgd', 'adam').
+    momentum : float, default=0.9
+        Momentum of 'sgd'.
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum for 'sgd'.
+    early_stopping : bool, default=False
+        'sgd' / 'adam': hold out ``validation_fraction`` of the data, stop when its
+        score stops improving by ``tol`` for ``n_iter_no_change`` epochs, and keep
+        the best coefficients.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's decay rates.
+    epsilon : float, default=1e-8
+        Adam's numerical stability constant.
+    n_iter_no_change : int, default=10
+        Epochs without improvement by ``tol`` before 'sgd' / 'adam' stop.
+"""
+
+
+class _MiniBatchParams:
+    """Constructor storage of the mini-batch parameters (names as in the MLPs)."""
+
+    def _set_minibatch_params(self, batch_size, learning_rate, learning_rate_init,
+                              power_t, shuffle, momentum, nesterovs_momentum,
+                              early_stopping, validation_fraction, beta_1, beta_2,
+                              epsilon, n_iter_no_change):
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.shuffle = shuffle
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    def _init_minibatch_state(self, early_stopping):
+        self.loss_curve_ = []
+        self.t_ = 0
+        self._no_improvement_count = 0
+        if early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _check_partial_fit_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                "partial_fit is only available for the mini-batch solvers 'sgd' and "
+                "'adam'. %s is not one of them." % self.solver
+            )
+        return True
