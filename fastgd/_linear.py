@@ -48,7 +48,6 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_c
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin, LinearModel, SparseCoefMixin
 from sklearn.metrics import r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -62,11 +61,10 @@ from fastgd._minibatch import (
     _MINIBATCH_CONSTRAINTS,
     _MINIBATCH_DOC,
     _STOCHASTIC_SOLVERS,
-    _make_optimizer,
-    _MiniBatchParams,
-    _minibatch_penalty,
-    _train_epochs,
-    clip_batch_size,
+    MiniBatchMixin,
+    minibatch_penalty,
+    report_divergence,
+    usable_or_unfitted,
 )
 from fastgd._solvers import (
     _conjugate_gradient,
@@ -145,7 +143,7 @@ def _coef_intercept(network):
 # ---------------------------------------------------------------------------
 
 
-class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParams,
+class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
                          BaseEstimator):
     __doc__ = (
         """Logistic regression (binary and multinomial) trained by fastgd's engine.
@@ -385,6 +383,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
         return sample_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @usable_or_unfitted
     def fit(self, X, y, sample_weight=None):
         """Fit the model to the training data.
 
@@ -456,15 +455,13 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
 
         self._random_state = check_random_state(self.random_state)
         if self.solver in _STOCHASTIC_SOLVERS:
-            optimizer = getattr(self, "_optimizer", None) if warm else None
-            if optimizer is None or optimizer.state_1.size != network.params.size:
-                self._optimizer = _make_optimizer(self, network.params.size, dtype)
-                self._init_minibatch_state(self.early_stopping)
+            if not warm:
+                self._clear_progress()
             self._fit_stochastic(network, X, y, Y, sample_weight, l2, l1,
                                  incremental=False)
         else:
             self._fit_lbfgs(network, X, Y, sample_weight, l2)
-        self._adopt(network)
+            self._adopt(network)
         return self
 
     def _output_activation(self, n_out):
@@ -549,46 +546,33 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
             )
 
     def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental):
-        dtype = X.dtype
         n_out = Y.shape[1]
-        if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        optimizer = self._optimizer
-        optimizer.as_dtype(dtype)
-        validation = None
-        if self.early_stopping:
-            arrays = (X, Y, y) if sample_weight is None else (X, Y, y, sample_weight)
-            split = train_test_split(
-                *arrays, random_state=self._random_state,
-                test_size=self.validation_fraction, stratify=y,
-            )
-            X, X_val, Y, _, y, y_val = split[:6]
-            sample_weight, sw_val = (None, None) if sample_weight is None else split[6:]
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset."
-                )
-            val_data = KernelData(X_val, dtype)
 
-            def validation():
+        def make_validation(X_val, Y_val, sample_weight_val, y_val):
+            val_data = KernelData(X_val, network.dtype)
+
+            def accuracy():
                 out = network.predict(val_data)
                 if n_out == 1:
                     pred = self.classes_[(out[:, 0] > 0.5).astype(int)]
                 else:
                     pred = self.classes_[out.argmax(axis=1)]
-                return float(np.average(pred == y_val, weights=sw_val))
-        data = KernelData(X, dtype, Y, sample_weight)
-        penalty = _minibatch_penalty(self, l2, l1)
-        n_iter = _train_epochs(
-            self, network, data, self._loss_name(n_out), penalty, optimizer,
-            clip_batch_size(self.batch_size, X.shape[0]), incremental=incremental,
-            validation=validation,
+                return float(np.average(pred == y_val, weights=sample_weight_val))
+            return accuracy
+
+        outcome = self._run_minibatch(
+            network, X, Y, sample_weight, loss=self._loss_name(n_out),
+            penalty=minibatch_penalty(self, l2, l1), incremental=incremental,
+            stratify=y, labels=y, make_validation=make_validation,
         )
-        self.n_iter_ = np.asarray([n_iter], dtype=np.int32)
+        self._adopt(network)
+        self.n_iter_ = np.asarray([outcome.n_iter], dtype=np.int32)
+        self._record_progress(outcome)
+        report_divergence(outcome, self.early_stopping)
 
     @available_if(lambda est: est._check_partial_fit_solver())
     @_fit_context(prefer_skip_nested_validation=True)
+    @usable_or_unfitted
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of the mini-batch solver ('sgd' / 'adam') over (X, y).
 
@@ -608,7 +592,9 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
         -------
         self : object
         """
-        first = not hasattr(self, "classes_") or not hasattr(self, "_optimizer")
+        # The first call is the one without coefficients (a diverged fit keeps its
+        # last finite ones, so partial_fit continues from them).
+        first = not hasattr(self, "classes_") or not hasattr(self, "coef_")
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to "
@@ -649,11 +635,9 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
         scale = 0.0 if C == np.inf else 1.0 / (C * sw_sum)
         self._random_state = check_random_state(self.random_state)
         if first:
-            self._optimizer = _make_optimizer(self, network.params.size, X.dtype)
-            self._init_minibatch_state(False)
+            self._clear_progress()
         self._fit_stochastic(network, X, y, Y, sample_weight, (1 - l1_share) * scale,
                              l1_share * scale, incremental=True)
-        self._adopt(network)
         return self
 
     # -- prediction (decision_function / predict / score from LinearClassifierMixin)
@@ -700,7 +684,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, _MiniBatchParam
 # ---------------------------------------------------------------------------
 
 
-class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, LinearModel):
+class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearModel):
     __doc__ = (
         """Least squares (optionally ridge / lasso / elastic net) by gradient descent.
 
@@ -881,6 +865,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
             self.intercept_ = intercept if self.fit_intercept else 0.0
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @usable_or_unfitted
     def fit(self, X, y, sample_weight=None):
         """Fit the linear model.
 
@@ -911,15 +896,13 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
         l1 = self.alpha * self.l1_ratio
         self._random_state = check_random_state(self.random_state)
         if self.solver in _STOCHASTIC_SOLVERS:
-            optimizer = getattr(self, "_optimizer", None) if warm else None
-            if optimizer is None or optimizer.state_1.size != network.params.size:
-                self._optimizer = _make_optimizer(self, network.params.size, X.dtype)
-                self._init_minibatch_state(self.early_stopping)
+            if not warm:
+                self._clear_progress()
             self._fit_stochastic(network, X, y, Y, sample_weight, l2, l1,
                                  incremental=False)
         else:
             self._fit_full_batch(network, X, Y, sample_weight, l2)
-        self._adopt(network, y.ndim)
+            self._adopt(network, y.ndim)
         if in_dtype == np.float16 and not sp.issparse(X):
             # scikit-learn keeps float16 X as float16; its lstsq returns float32
             # coefficients, which its intercept step casts back to float16 when
@@ -1044,37 +1027,24 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
                           ConvergenceWarning)
 
     def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental):
-        dtype = X.dtype
-        if incremental and self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        optimizer = self._optimizer
-        optimizer.as_dtype(dtype)
-        validation = None
-        if self.early_stopping:
-            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-            split = train_test_split(*arrays, random_state=self._random_state,
-                                     test_size=self.validation_fraction)
-            X, X_val, Y, Y_val = split[:4]
-            sample_weight, sw_val = (None, None) if sample_weight is None else split[4:]
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset."
-                )
-            val_data = KernelData(X_val, dtype)
+        def make_validation(X_val, Y_val, sample_weight_val, _):
+            val_data = KernelData(X_val, network.dtype)
+            return lambda: r2_score(Y_val, network.predict(val_data),
+                                    sample_weight=sample_weight_val)
 
-            def validation():
-                return r2_score(Y_val, network.predict(val_data), sample_weight=sw_val)
-        data = KernelData(X, dtype, Y, sample_weight)
-        penalty = _minibatch_penalty(self, l2, l1)
-        self.n_iter_ = _train_epochs(
-            self, network, data, "squared_error", penalty, optimizer,
-            clip_batch_size(self.batch_size, X.shape[0]), incremental=incremental,
-            validation=validation,
+        outcome = self._run_minibatch(
+            network, X, Y, sample_weight, loss="squared_error",
+            penalty=minibatch_penalty(self, l2, l1), incremental=incremental,
+            make_validation=make_validation,
         )
+        self._adopt(network, y.ndim)
+        self.n_iter_ = outcome.n_iter
+        self._record_progress(outcome)
+        report_divergence(outcome, self.early_stopping)
 
     @available_if(lambda est: est._check_partial_fit_solver())
     @_fit_context(prefer_skip_nested_validation=True)
+    @usable_or_unfitted
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of the mini-batch solver ('sgd' / 'adam') over (X, y).
 
@@ -1089,7 +1059,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
         self : object
         """
         self._check_solver_options()
-        first = not hasattr(self, "coef_") or not hasattr(self, "_optimizer")
+        first = not hasattr(self, "coef_")
         X, y = self._validate(X, y, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
@@ -1103,12 +1073,10 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, _MiniBatchParams, Linea
         network = self._start(X, Y, warm=not first)
         self._random_state = check_random_state(self.random_state)
         if first:
-            self._optimizer = _make_optimizer(self, network.params.size, X.dtype)
-            self._init_minibatch_state(False)
+            self._clear_progress()
         self._fit_stochastic(network, X, y, Y, sample_weight,
                              self.alpha * (1 - self.l1_ratio),
                              self.alpha * self.l1_ratio, incremental=True)
-        self._adopt(network, y.ndim)
         return self
 
     def predict(self, X):

@@ -1,26 +1,37 @@
-"""The epoch driver shared by every estimator's mini-batch solvers.
+"""The mini-batch layer shared by all four estimators.
 
-It follows scikit-learn 1.9's ``BaseMultilayerPerceptron._fit_stochastic``: one
-shuffle of the sample order per epoch from the estimator's RandomState, one compiled
-epoch per ``Network.train_epoch`` call, the loss curve, ``tol`` /
-``n_iter_no_change`` stopping on the training loss or a held-out score, the
-learning-rate schedule, the ConvergenceWarning and Ctrl-C. Python runs here once per
-epoch, never per mini-batch.
+* ``train_epochs``: the epoch driver. It follows scikit-learn 1.9's
+  ``BaseMultilayerPerceptron._fit_stochastic`` (a shuffle per epoch, one compiled
+  epoch per ``Network.train_epoch`` call, ``tol`` / ``n_iter_no_change`` on the
+  training loss or a held-out score, the learning-rate schedule, the
+  ConvergenceWarning, Ctrl-C), undoes a divergent epoch, and returns an ``Outcome``
+  instead of writing the estimator's attributes. Python runs here once per epoch,
+  never per mini-batch.
+* ``Progress``: the record (loss curve, samples seen, best loss / score) carried
+  between calls; ``optimizer_for``: when an optimizer is new and when it is reused;
+  ``validation_split``: the early-stopping split; the shared parameter constraints
+  and docs.
+
+The estimators (``_mlp.py``, ``_linear.py``) are the only places that set fitted
+attributes: from an Outcome, after every run - a divergent one included, so the
+model always holds finite weights that predict.
 """
 
+import functools
 import warnings
-
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import shuffle
+from sklearn.model_selection import train_test_split
+from sklearn.utils import shuffle as _shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from fastgd._engine import Optimizer, Penalty
+from fastgd._engine import KernelData, Optimizer, Penalty
+from fastgd._threads import holding_single_threaded_blas
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-from fastgd._threads import holding_single_threaded_blas
 
 # scikit-learn's words, kept as the start of ours so that code matching them still works.
 NON_FINITE_MESSAGE = (
@@ -63,20 +74,100 @@ def clip_batch_size(batch_size, n_samples):
     return int(np.clip(batch_size, 1, n_samples))
 
 
+class Progress:
+    """The training record scikit-learn's MLPs keep between calls.
+
+    ``loss_curve``, ``t`` (samples seen), ``best_loss``, ``validation_scores``,
+    ``best_validation_score`` and ``no_improvement_count`` carry over to the next
+    partial_fit or warm-started fit; ``fresh`` starts them as scikit-learn's
+    ``_initialize`` does, ``of`` reads them from a fitted (or hand-built) estimator.
+    """
+
+    _ATTRIBUTES = {"loss_curve": "loss_curve_", "t": "t_", "best_loss": "best_loss_",
+                   "validation_scores": "validation_scores_",
+                   "best_validation_score": "best_validation_score_",
+                   "no_improvement_count": "_no_improvement_count"}
+
+    def __init__(self, early_stopping):
+        self.loss_curve = []
+        self.t = 0
+        self.no_improvement_count = 0
+        if early_stopping:
+            self.validation_scores = []
+            self.best_validation_score = -np.inf
+            self.best_loss = None
+        else:
+            self.validation_scores = None
+            self.best_validation_score = None
+            self.best_loss = np.inf
+
+    @classmethod
+    def of(cls, est, early_stopping):
+        """The estimator's record; what it lacks (a model whose weights were set by
+        hand, or one fitted by lbfgs) starts fresh, as scikit-learn would need it."""
+        progress = cls(early_stopping)
+        for name, attribute in cls._ATTRIBUTES.items():
+            value = getattr(est, attribute, None)
+            if value is not None:
+                setattr(progress, name, list(value) if isinstance(value, list) else value)
+        if early_stopping and progress.best_validation_score is None:
+            progress.best_validation_score = -np.inf
+            progress.validation_scores = progress.validation_scores or []
+        if not early_stopping and progress.best_loss is None:
+            progress.best_loss = np.inf
+        return progress
+
+    def attributes(self):
+        """{fitted attribute name: value} for the estimator to set."""
+        return {attribute: getattr(self, name)
+                for name, attribute in self._ATTRIBUTES.items()}
+
+
+class Outcome:
+    """What a run of epochs did.
+
+    Attributes
+    ----------
+    n_iter : int
+        Epochs completed (a diverged or interrupted epoch does not count).
+    loss : float or None
+        The loss of the last completed epoch.
+    progress : Progress
+        The updated record.
+    stop : str
+        "converged" (tol / n_iter_no_change), "max_iter", "incremental" (the one
+        epoch of partial_fit), "interrupted" (Ctrl-C) or "diverged".
+    restored_best : bool
+        The parameters are those of the best held-out score, not of the last epoch.
+    message : str or None
+        For "diverged": what happened and what to do.
+    """
+
+    def __init__(self, progress):
+        self.n_iter = 0
+        self.loss = None
+        self.progress = progress
+        self.stop = "max_iter"
+        self.restored_best = False
+        self.message = None
+
+
 @holding_single_threaded_blas
-def run_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
-               incremental, validation=None, on_best=None, watch_loss=True):
-    """Train epochs until a stopping rule fires; return the number of epochs run.
+def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_iter,
+                 shuffle, random_state, tol, n_iter_no_change, verbose, progress,
+                 incremental, validation=None, best=None, watch_loss=True):
+    """Train epochs until a stopping rule fires; return an Outcome.
+
+    scikit-learn 1.9's ``_fit_stochastic`` loop: a shuffle per epoch from
+    ``random_state``, the loss curve, ``tol`` / ``n_iter_no_change`` on the training
+    loss or the held-out score, the learning-rate schedule, the ConvergenceWarning at
+    max_iter and Ctrl-C. It writes nothing but ``network``, ``optimizer`` and
+    ``progress``: the estimator sets its fitted attributes from the Outcome.
 
     Parameters
     ----------
-    est : estimator
-        Reads max_iter, shuffle, tol, n_iter_no_change, verbose, learning_rate_init
-        and ``_random_state``; updates n_iter_, loss_, t_, loss_curve_, best_loss_,
-        validation_scores_, best_validation_score_ and ``_no_improvement_count``
-        exactly as scikit-learn's MLP does.
     network : fastgd._engine.Network
-        Trained in place.
+        Trained in place; on return it holds the parameters to keep.
     data : fastgd._engine.KernelData
         Training rows, targets and weights.
     loss : str
@@ -85,115 +176,154 @@ def run_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
         The MLP's alpha, or a linear model's per-sample penalty.
     optimizer : fastgd._engine.Optimizer
         Its state carries over between calls (partial_fit).
-    batch_size : int
-        Rows per mini-batch (already clipped to the data).
+    batch_size, max_iter, shuffle, tol, n_iter_no_change, verbose
+        As the estimators' parameters (batch_size already clipped).
+    random_state : numpy.random.RandomState
+        Draws the shuffles.
+    progress : Progress
+        The record to continue (updated in place).
     incremental : bool
         partial_fit: one epoch, no ConvergenceWarning.
     validation : callable or None
-        Early stopping: returns the held-out score of the current parameters.
-    on_best : callable or None
-        Called when the held-out score improves, to keep the best parameters.
+        Early stopping: returns the held-out score of the network's parameters.
+    best : ndarray or None
+        Early stopping: the parameters to restore if no epoch beats
+        ``progress.best_validation_score``; None means the last ones.
     watch_loss : bool
         Treat a non-finite epoch loss as divergence (False where the loss is
         undefined by design, e.g. a Poisson loss with negative targets).
 
-    Raises
-    ------
-    ValueError
-        At the first epoch whose loss or parameters are not finite, after putting
-        back the parameters from before that epoch (scikit-learn's message, plus
-        advice). The optimizer state is dropped: its moments may be non-finite.
+    Notes
+    -----
+    A divergent epoch (non-finite parameters or loss) is undone - the parameters go
+    back to where the epoch started; the optimizer's state is left as it is (its
+    moments may be non-finite: the caller drops it) - and training stops with
+    ``stop="diverged"``. With early stopping it then counts as a NaN validation score
+    (scikit-learn's fix for its issue 29504), and the best parameters are restored.
     """
+    outcome = Outcome(progress)
     n_samples = data.n_samples
     sample_idx = np.arange(n_samples, dtype=int)
-    last_finite = np.empty_like(network.params)
-    est.n_iter_ = 0
+    before = np.empty_like(network.params)
     try:
-        for _ in range(est.max_iter):
-            if est.shuffle:
-                sample_idx = shuffle(sample_idx, random_state=est._random_state)
-            np.copyto(last_finite, network.params)
+        for _ in range(max_iter):
+            if shuffle:
+                sample_idx = _shuffle(sample_idx, random_state=random_state)
+            np.copyto(before, network.params)
             loss_sum = network.train_epoch(data, loss, penalty, optimizer, sample_idx,
                                            batch_size)
             if not np.isfinite(network.params).all() or (
                 watch_loss and not np.isfinite(loss_sum)
             ):
-                network.params[:] = last_finite
-                if hasattr(est, "_optimizer"):
-                    del est._optimizer
-                raise ValueError(
+                network.params[:] = before
+                outcome.stop = "diverged"
+                outcome.message = (
                     NON_FINITE_MESSAGE + " Training diverged in epoch %d (loss = %s), "
                     "so it stopped there and kept the weights from before that "
                     "epoch. Scale the data (e.g. with "
                     "sklearn.preprocessing.StandardScaler) or lower "
                     "learning_rate_init (now %g)."
-                    % (est.n_iter_ + 1, loss_sum / n_samples, est.learning_rate_init)
+                    % (outcome.n_iter + 1, loss_sum / n_samples,
+                       optimizer.learning_rate_init)
                 )
-            est.n_iter_ += 1
-            est.loss_ = loss_sum / n_samples
-            est.t_ += n_samples
-            est.loss_curve_.append(est.loss_)
-            if est.verbose:
-                print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
-
-            _count_no_improvement(est, validation, on_best)
-            optimizer.iteration_ends(est.t_)
-
-            if est._no_improvement_count > est.n_iter_no_change:
                 if validation is not None:
-                    msg = (
-                        "Validation score did not improve more than "
-                        "tol=%f for %d consecutive epochs."
-                        % (est.tol, est.n_iter_no_change)
-                    )
+                    progress.validation_scores.append(np.nan)
+                break
+            outcome.n_iter += 1
+            outcome.loss = loss_sum / n_samples
+            progress.t += n_samples
+            progress.loss_curve.append(outcome.loss)
+            if verbose:
+                print("Iteration %d, loss = %.8f" % (outcome.n_iter, outcome.loss))
+
+            if validation is not None:
+                score = validation()
+                progress.validation_scores.append(score)
+                if verbose:
+                    print("Validation score: %f" % score)
+                if score < progress.best_validation_score + tol:
+                    progress.no_improvement_count += 1
                 else:
-                    msg = (
-                        "Training loss did not improve more than tol=%f"
-                        " for %d consecutive epochs." % (est.tol, est.n_iter_no_change)
-                    )
-                if optimizer.trigger_stopping(msg, est.verbose):
+                    progress.no_improvement_count = 0
+                if score > progress.best_validation_score:
+                    progress.best_validation_score = score
+                    best = network.params.copy()
+            else:
+                if progress.loss_curve[-1] > progress.best_loss - tol:
+                    progress.no_improvement_count += 1
+                else:
+                    progress.no_improvement_count = 0
+                progress.best_loss = min(progress.best_loss, progress.loss_curve[-1])
+            optimizer.iteration_ends(progress.t)
+
+            if progress.no_improvement_count > n_iter_no_change:
+                if validation is not None:
+                    msg = ("Validation score did not improve more than tol=%f for %d "
+                           "consecutive epochs." % (tol, n_iter_no_change))
+                else:
+                    msg = ("Training loss did not improve more than tol=%f for %d "
+                           "consecutive epochs." % (tol, n_iter_no_change))
+                if optimizer.trigger_stopping(msg, verbose):
+                    outcome.stop = "converged"
                     break
-                est._no_improvement_count = 0
+                progress.no_improvement_count = 0
 
             if incremental:
+                outcome.stop = "incremental"
                 break
-            if est.n_iter_ == est.max_iter:
+            if outcome.n_iter == max_iter:
                 warnings.warn(
                     "Stochastic Optimizer: Maximum iterations (%d) "
-                    "reached and the optimization hasn't converged yet."
-                    % est.max_iter,
+                    "reached and the optimization hasn't converged yet." % max_iter,
                     ConvergenceWarning,
                 )
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
-    return est.n_iter_
+        outcome.stop = "interrupted"
+    if validation is not None and best is not None:
+        network.params[:] = best
+        outcome.restored_best = True
+    return outcome
 
 
-def _count_no_improvement(est, validation, on_best):
-    """scikit-learn's _update_no_improvement_count: held-out score or training loss."""
-    if validation is not None:
-        score = validation()
-        est.validation_scores_.append(score)
-        if est.verbose:
-            print("Validation score: %f" % est.validation_scores_[-1])
-        if score < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
-            if on_best is not None:
-                on_best()
-    else:
-        if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if est.loss_curve_[-1] < est.best_loss_:
-            est.best_loss_ = est.loss_curve_[-1]
+def validation_split(X, Y, sample_weight, *, validation_fraction, random_state,
+                     stratify=None, extra=()):
+    """scikit-learn's early-stopping split (same call, same draws).
+
+    Returns (train, validation): tuples (X, Y, sample_weight, *extra).
+    """
+    arrays = (X, Y) + tuple(extra) + (() if sample_weight is None else (sample_weight,))
+    split = train_test_split(*arrays, random_state=random_state,
+                             test_size=validation_fraction, stratify=stratify)
+    train, val = tuple(split[0::2]), tuple(split[1::2])
+    if sample_weight is None:
+        train, val = train + (None,), val + (None,)
+    train = (train[0], train[1], train[-1], *train[2:-1])
+    val = (val[0], val[1], val[-1], *val[2:-1])
+    if val[0].shape[0] < 2:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' "
+            "or the size of your dataset."
+        )
+    return train, val
 
 
-def _make_optimizer(est, n_params, dtype):
+def report_divergence(outcome, early_stopping):
+    """After the estimator has recorded a diverged run: raise ValueError, or with
+    early stopping warn (the best weights were kept, as scikit-learn does)."""
+    if outcome.stop != "diverged":
+        return
+    if not early_stopping:
+        raise ValueError(outcome.message)
+    warnings.warn(
+        outcome.message.replace("kept the weights from before that epoch",
+                                "kept the weights of the best validation score"),
+        ConvergenceWarning,
+    )
+
+
+def make_optimizer(est, n_params, dtype):
+    """A fresh Optimizer from the estimator's parameters."""
     return Optimizer(
         est.solver, n_params, dtype, est.learning_rate_init,
         schedule=est.learning_rate, momentum=est.momentum,
@@ -202,25 +332,27 @@ def _make_optimizer(est, n_params, dtype):
     )
 
 
-def _minibatch_penalty(est, l2, l1):
-    """The per-sample Penalty of the mini-batch solvers (see fastgd._engine.Penalty)."""
+def optimizer_for(est, n_params, dtype, incremental):
+    """scikit-learn's rule for both families: every fit starts a new optimizer (so
+    set_params(learning_rate_init=...) then a warm fit takes effect); partial_fit
+    continues the existing one, unless there is none or it belongs to other
+    parameters (a hand-built model, a changed network)."""
+    optimizer = getattr(est, "_optimizer", None)
+    if (not incremental or optimizer is None or optimizer.state_1.size != n_params
+            or optimizer.solver != est.solver):
+        optimizer = make_optimizer(est, n_params, dtype)
+    optimizer.as_dtype(dtype)
+    return optimizer
+
+
+def check_early_stopping_increment(est, incremental):
+    if est.early_stopping and incremental:
+        raise ValueError("partial_fit does not support early_stopping=True")
+
+
+def minibatch_penalty(est, l2, l1):
+    """The per-sample Penalty of the linear models' mini-batch solvers."""
     return Penalty(alpha=l2, l1=l1, per_batch=False, fit_intercept=est.fit_intercept)
-
-
-def _train_epochs(est, network, data, loss, penalty, optimizer, batch_size, *,
-                  incremental, validation=None):
-    """The shared epoch driver, keeping the parameters of the best held-out score."""
-    best = {}
-
-    def on_best():
-        best["params"] = network.params.copy()
-
-    n_iter = run_epochs(est, network, data, loss, penalty, optimizer, batch_size,
-                        incremental=incremental, validation=validation,
-                        on_best=on_best if validation is not None else None)
-    if "params" in best:
-        network.params[:] = best["params"]
-    return n_iter
 
 
 _MINIBATCH_CONSTRAINTS = {
@@ -258,8 +390,105 @@ _MINIBATCH_DOC = """
 """
 
 
-class _MiniBatchParams:
-    """Constructor storage of the mini-batch parameters (names as in the MLPs)."""
+def usable_or_unfitted(fit):
+    """Decorator of fit / partial_fit: after any exception the estimator is usable
+    (``est._holds_usable_weights()``: finite weights for its n_features_in_) or
+    cleanly unfitted (every fitted attribute removed, so check_is_fitted raises
+    NotFittedError) - never in between. The exception propagates unchanged."""
+    @functools.wraps(fit)
+    def guarded(self, *args, **kwargs):
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            if not self._holds_usable_weights():
+                for name in list(vars(self)):
+                    if name.endswith("_") and not name.startswith("__"):
+                        delattr(self, name)
+                for name in ("_optimizer", "_best_coefs", "_best_intercepts",
+                             "_no_improvement_count", "_label_binarizer"):
+                    self.__dict__.pop(name, None)
+            raise
+
+    return guarded
+
+
+class MiniBatchMixin:
+    """The mini-batch side of every estimator: parameter storage (linear models;
+    the MLPs store theirs in their own constructor), recording an Outcome."""
+
+    def _run_minibatch(self, network, X, Y, sample_weight, *, loss, penalty,
+                       incremental, stratify=None, labels=None, make_validation=None,
+                       best=None, watch_loss=True, before_run=None):
+        """Train ``network`` by the estimator's mini-batch solver; return the Outcome.
+
+        The one path of all four estimators: the optimizer (new, or partial_fit's
+        own), the partial_fit guard, the early-stopping split, the record, the
+        driver. ``make_validation(X_val, Y_val, sample_weight_val, labels_val)``
+        returns the held-out scorer; ``labels`` (one per row) are split along with
+        the data. ``before_run()`` is called once everything is ready. Sets only
+        ``_optimizer``; the caller records the Outcome.
+        """
+        dtype = network.dtype
+        optimizer = optimizer_for(self, network.params.size, dtype, incremental)
+        check_early_stopping_increment(self, incremental)
+        validation = None
+        if self.early_stopping:
+            extra = () if labels is None else (labels,)
+            train, val = validation_split(
+                X, Y, sample_weight, validation_fraction=self.validation_fraction,
+                random_state=self._random_state, stratify=stratify, extra=extra)
+            X, Y, sample_weight = train[:3]
+            validation = make_validation(*val[:3], val[3] if labels is not None else None)
+        else:
+            best = None
+        data = KernelData(X, dtype, Y, sample_weight)
+        self._optimizer = optimizer
+        if before_run is not None:
+            before_run()
+        return train_epochs(
+            network, data, loss, penalty, optimizer,
+            batch_size=clip_batch_size(self.batch_size, data.n_samples),
+            max_iter=self.max_iter, shuffle=self.shuffle,
+            random_state=self._random_state, tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+            progress=Progress.of(self, self.early_stopping), incremental=incremental,
+            validation=validation, best=best, watch_loss=watch_loss,
+        )
+
+    def _holds_usable_weights(self):
+        """Finite fitted weights that match n_features_in_ (see usable_or_unfitted)."""
+        if hasattr(self, "coefs_") and hasattr(self, "intercepts_"):
+            weights = list(self.coefs_) + list(self.intercepts_)
+            n_in = np.shape(self.coefs_[0])[0]
+        elif hasattr(self, "coef_") and hasattr(self, "intercept_"):
+            weights = [self.coef_, self.intercept_]
+            n_in = np.shape(self.coef_)[-1]
+        else:
+            return False
+        try:
+            finite = all(np.isfinite(w.data if sp.issparse(w) else np.asarray(w)).all()
+                         for w in weights)
+        except TypeError:
+            return False
+        return finite and getattr(self, "n_features_in_", n_in) == n_in
+
+    def _clear_progress(self):
+        """Forget the record of earlier fits (a new, not warm-started fit)."""
+        for attribute in Progress._ATTRIBUTES.values():
+            self.__dict__.pop(attribute, None)
+
+    def _record_progress(self, outcome):
+        """Set the training record from ``outcome`` (n_iter_ is the face's: its
+        type differs between the families). After divergence the optimizer is
+        dropped - its moments may be non-finite and its rate is the one that
+        diverged - so the next partial_fit starts a new one from the kept weights
+        and the current parameters (set_params(learning_rate_init=...) applies)."""
+        for attribute, value in outcome.progress.attributes().items():
+            setattr(self, attribute, value)
+        if outcome.loss is not None:
+            self.loss_ = outcome.loss
+        if outcome.stop == "diverged":
+            self.__dict__.pop("_optimizer", None)
 
     def _set_minibatch_params(self, batch_size, learning_rate, learning_rate_init,
                               power_t, shuffle, momentum, nesterovs_momentum,
@@ -278,19 +507,6 @@ class _MiniBatchParams:
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
-
-    def _init_minibatch_state(self, early_stopping):
-        self.loss_curve_ = []
-        self.t_ = 0
-        self._no_improvement_count = 0
-        if early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = np.inf
 
     def _check_partial_fit_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:

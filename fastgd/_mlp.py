@@ -18,7 +18,6 @@ from sklearn.base import (
     is_classifier,
 )
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -31,18 +30,20 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fastgd._engine import KernelData, Network, Optimizer, check_finite, pack
+from fastgd._engine import KernelData, Network, check_finite, pack
 from fastgd._minibatch import (
     _STOCHASTIC_SOLVERS,
     MINIBATCH_CONSTRAINTS,
     NON_FINITE_MESSAGE,
-    clip_batch_size,
-    run_epochs,
+    MiniBatchMixin,
+    Progress,
+    report_divergence,
+    usable_or_unfitted,
 )
 from fastgd._threads import holding_single_threaded_blas
 
 
-class BaseMultilayerPerceptron(BaseEstimator):
+class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
     """Shared fit/predict logic of the MLP estimators (not for direct use)."""
 
     _parameter_constraints: dict = {
@@ -149,16 +150,9 @@ class BaseMultilayerPerceptron(BaseEstimator):
         self._best_intercepts = [b.copy() for b in self.intercepts_]
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+            # scikit-learn's fresh record: loss_curve_, best_loss_, ...
+            for attribute, value in Progress(self.early_stopping).attributes().items():
+                setattr(self, attribute, value)
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden_layer_sizes = self.hidden_layer_sizes
@@ -229,84 +223,46 @@ class BaseMultilayerPerceptron(BaseEstimator):
         # as in scikit-learn, which updates its weight arrays in place.
         dtype = self.coefs_[0].dtype
         network = self._network(dtype)
-        n_params = network.params.size
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = Optimizer(
-                self.solver, n_params, dtype, self.learning_rate_init,
-                schedule=self.learning_rate, momentum=self.momentum,
-                nesterov=self.nesterovs_momentum, power_t=self.power_t,
-                beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-            )
-        optimizer = self._optimizer
-        optimizer.as_dtype(dtype)
 
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        if early_stopping:
-            # Same call, same RandomState, so the same split as scikit-learn.
-            should_stratify = is_classifier(self) and self.n_outputs_ == 1
-            stratify = y if should_stratify else None
-            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
-            split = train_test_split(
-                *arrays,
-                random_state=self._random_state,
-                test_size=self.validation_fraction,
-                stratify=stratify,
-            )
-            X_train, X_val, y_train, y_val = split[:4]
-            sample_weight_train, sample_weight_val = (
-                (None, None) if sample_weight is None else split[4:]
-            )
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' "
-                    "or the size of your dataset."
-                )
+        def make_validation(X_val, y_val, sample_weight_val, _):
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
-        else:
-            X_train, y_train, sample_weight_train = X, y, sample_weight
-            X_val = y_val = sample_weight_val = None
+            return lambda: self._score(X_val, y_val, sample_weight=sample_weight_val)
 
-        n_samples = X_train.shape[0]
-        data = KernelData(X_train, dtype, y_train, sample_weight_train)
-        batch_size = clip_batch_size(self.batch_size, n_samples)
-
-        loss_name = self._loss_name()
         # After early stopping, scikit-learn's coefs_ ARE its _best_coefs arrays, so
         # a warm-started fit trains the "best" weights in place and, if no epoch
-        # beats the old best score, restores the last weights. Matched on purpose.
-        best_is_current = all(
+        # beats the old best score, keeps the last weights (best=None). Matched on
+        # purpose. A hand-built model may have no _best_coefs at all.
+        best = None
+        best_coefs = getattr(self, "_best_coefs", None)
+        best_intercepts = getattr(self, "_best_intercepts", None)
+        if best_coefs is not None and best_intercepts is not None and not all(
             a is b for a, b in zip(self.coefs_ + self.intercepts_,
-                                   self._best_coefs + self._best_intercepts)
+                                   best_coefs + best_intercepts)
+        ):
+            best = pack(best_coefs, best_intercepts, dtype)
+        # scikit-learn trains on through NaN and checks the weights at the end; the
+        # driver stops at the first non-finite epoch and undoes it. A poisson loss is
+        # NaN throughout when some y < 0 (outside its domain), and scikit-learn
+        # trains on regardless: there only the weights are watched.
+        outcome = self._run_minibatch(
+            network, X, y, sample_weight, loss=self._loss_name(), penalty=self.alpha,
+            incremental=incremental,
+            # Same call, same RandomState, so the same split as scikit-learn.
+            stratify=y if is_classifier(self) and self.n_outputs_ == 1 else None,
+            make_validation=make_validation, best=best,
+            watch_loss=not (self.loss == "poisson" and (y < 0).any()),
+            before_run=lambda: self._adopt(network),  # the scorer reads coefs_
         )
         self._adopt(network)
-        if best_is_current:
+        if self.early_stopping:
             self._best_coefs, self._best_intercepts = self.coefs_, self.intercepts_
-        # scikit-learn trains on through NaN and checks the weights at the end; the
-        # driver stops at the first non-finite epoch and keeps the weights from before
-        # it. A poisson loss is NaN throughout when some y < 0 (outside its domain),
-        # and scikit-learn trains on regardless: there only the weights are watched.
-        watch_loss = not (self.loss == "poisson" and (y_train < 0).any())
-        validation = on_best = None
-        if early_stopping:
-            def validation():
-                return self._score(X_val, y_val, sample_weight=sample_weight_val)
-
-            def on_best():
-                self._best_coefs = [c.copy() for c in self.coefs_]
-                self._best_intercepts = [b.copy() for b in self.intercepts_]
-
-        run_epochs(self, network, data, loss_name, self.alpha, optimizer, batch_size,
-                   incremental=incremental, validation=validation, on_best=on_best,
-                   watch_loss=watch_loss)
-
-        if early_stopping:
-            self.coefs_ = self._best_coefs
-            self.intercepts_ = self._best_intercepts
+        self.n_iter_ = outcome.n_iter
+        self._record_progress(outcome)
+        report_divergence(outcome, self.early_stopping)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @usable_or_unfitted
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data matrix X and target(s) y.
 
@@ -564,6 +520,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
+    @usable_or_unfitted
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
 
@@ -753,6 +710,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     # a full lbfgs fit). We match that by default.
     @available_if(lambda est: est._check_solver)
     @_fit_context(prefer_skip_nested_validation=True)
+    @usable_or_unfitted
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
 
