@@ -634,7 +634,7 @@ def test_column_vector_y(kind):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("kind", KINDS)
 def test_feature_names_in_with_dataframe(kind):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # in the [test] extras: never skipped
     X, y = data_for(kind)
     columns = [f"f{i}" for i in range(X.shape[1])]
     df = pd.DataFrame(X, columns=columns)

@@ -28,6 +28,7 @@ from sklearn import neural_network as sk_nn
 from sklearn.base import is_classifier
 
 import fastgd
+from conftest import outputs
 
 settings.register_profile(
     "ci", max_examples=50, deadline=None, derandomize=True, print_blob=True,
@@ -228,11 +229,6 @@ def _assert_close(a, b, dtype):
         assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-def _outputs(est, X):
-    out = [est.predict(X)]
-    if hasattr(est, "predict_proba"):
-        out.append(est.predict_proba(X))
-    return out
 
 
 # ---------------------------------------------------------------------- tests
@@ -258,7 +254,7 @@ def test_any_input_gives_finite_outputs_of_the_right_shape_and_dtype(pair):
         assert all(p.dtype == work for p in _params(est))
         assert all(np.isfinite(p).all() for p in _params(est))
         X_new = _prepare(X_test, dtype, layout)
-        if outcome == "diverged" or not np.isfinite(_outputs(est, X_new)[-1]).all():
+        if outcome == "diverged" or not np.isfinite(outputs(est, X_new)[-1]).all():
             # Divergence: fastgd raised (and kept finite weights) - or its last
             # update left finite weights too large to predict with, which
             # scikit-learn hands back just the same: check that it does.
@@ -269,7 +265,7 @@ def test_any_input_gives_finite_outputs_of_the_right_shape_and_dtype(pair):
                     assert ref_outcome == "diverged" or not np.isfinite(
                         ref.loss_curve_).all()
                 else:
-                    assert not np.isfinite(_outputs(ref, X_new)[-1]).all()
+                    assert not np.isfinite(outputs(ref, X_new)[-1]).all()
             return
 
         pred = est.predict(X_new)
@@ -289,11 +285,11 @@ def test_any_input_gives_finite_outputs_of_the_right_shape_and_dtype(pair):
             assert pred.dtype == work and np.isfinite(pred).all()
 
         # one row predicts as it does within a block; sparse as dense
-        first = _outputs(est, _prepare(X_test[:1], dtype, layout))
-        for a, b in zip(first, _outputs(est, X_new)):
+        first = outputs(est, _prepare(X_test[:1], dtype, layout))
+        for a, b in zip(first, outputs(est, X_new)):
             _assert_close(a, b[:1], work)
         dense = _as_dtype(X_test, dtype).astype(_working_dtype(dtype, layout))
-        for a, b in zip(_outputs(est, dense), _outputs(est, sp.csr_matrix(dense))):
+        for a, b in zip(outputs(est, dense), outputs(est, sp.csr_matrix(dense))):
             _assert_close(a, b, work)
 
     check()
@@ -335,8 +331,8 @@ def test_float64_matches_sklearn(pair):
             assert ours.n_iter_ == ref.n_iter_
         X_new = _prepare(X_test, dtype, layout)
         with np.errstate(all="ignore"):
-            ref_outputs = _outputs(ref, X_new)
-        ours_outputs = _outputs(ours, X_new)
+            ref_outputs = outputs(ref, X_new)
+        ours_outputs = outputs(ours, X_new)
         for a, b in zip(ours_outputs, ref_outputs):
             if np.asarray(a).dtype.kind == "f":
                 rtol = options.get("rtol", 1e-6)
@@ -379,7 +375,7 @@ def test_float32_agrees_with_float64(pair):
             # not blow up
             assume(outcome not in ("rejected", "diverged"))
             assume(max(getattr(est, "loss_curve_", [0])) < 1e6)
-            runs.append(_outputs(est, X_test.astype(dtype)))
+            runs.append(outputs(est, X_test.astype(dtype)))
         for a64, a32 in zip(*runs):
             if a64.dtype.kind != "f":
                 continue  # labels may flip on a near tie; probabilities are checked

@@ -32,6 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info
 
 import fastgd
+from conftest import outputs
 from fastgd import _engine, _threads
 
 pytestmark = pytest.mark.filterwarnings(
@@ -84,11 +85,6 @@ def _data(classifier, n=120, d=6, seed=0, scale=1.0):
     return X * scale, y * (1.0 if classifier else scale)
 
 
-def _outputs(est, X):
-    out = [est.predict(X)]
-    if hasattr(est, "predict_proba"):
-        out.append(est.predict_proba(X))
-    return out
 
 
 def _assert_identical(a, b):
@@ -263,9 +259,9 @@ def test_threads_predicting_with_one_model(pair, two_threads):
     est.fit(X, y)
     X_many = np.tile(X, (8, 1))  # several prediction blocks: OpenMP threads too
     chunks = [X_many, X[::3], sp.csr_matrix(X[:500]), X[:7]]
-    expected = [_outputs(est, c) for c in chunks]
+    expected = [outputs(est, c) for c in chunks]
     before = _blas_limits()
-    got = _run_threads([lambda c=c: _outputs(est, c) for c in chunks * 3], n_workers=6)
+    got = _run_threads([lambda c=c: outputs(est, c) for c in chunks * 3], n_workers=6)
     for e, g in zip(expected * 3, got):
         _assert_identical(e, g)
     assert _blas_limits() == before
@@ -290,7 +286,7 @@ def test_threads_fitting_separate_models(pair, two_threads):
     concurrent = _run_threads([lambda cfg=cfg: fit(cfg) for cfg in configs])
     for s, c in zip(sequential, concurrent):
         _assert_identical(_params(s), _params(c))
-        _assert_identical(_outputs(s, X[:50]), _outputs(c, X[:50]))
+        _assert_identical(outputs(s, X[:50]), outputs(c, X[:50]))
     # the BLAS limit the engine sets while its threads run was undone, even though
     # the fits overlapped (the last one out restores it)
     assert _blas_limits() == before
@@ -333,13 +329,13 @@ def _fit_for_pickle(pair, solver, dtype, sparse):
 def test_pickle_and_joblib_round_trips_keep_predictions(pair, solver, dtype, sparse,
                                                         tmp_path):
     est, X = _fit_for_pickle(pair, solver, dtype, sparse)
-    expected = _outputs(est, X)
+    expected = outputs(est, X)
     copies = [pickle.loads(pickle.dumps(est)), copy.deepcopy(est)]
     joblib.dump(est, tmp_path / "model.joblib")
     copies.append(joblib.load(tmp_path / "model.joblib"))
     copies.append(joblib.load(tmp_path / "model.joblib", mmap_mode="r"))
     for other in copies:
-        _assert_identical(_outputs(other, X), expected)
+        _assert_identical(outputs(other, X), expected)
         _assert_identical(_params(other), _params(est))
     assert copies[-1].predict(X[:1]).shape == expected[0][:1].shape
 
@@ -363,7 +359,7 @@ def test_unpickled_model_resumes_partial_fit_identically(pair, solver, dtype):
         stay.partial_fit(X[c], y[c])
         travel.partial_fit(X[c], y[c])
     _assert_identical(_params(stay), _params(travel))
-    _assert_identical(_outputs(stay, X), _outputs(travel, X))
+    _assert_identical(outputs(stay, X), outputs(travel, X))
     assert getattr(stay, "loss_curve_", None) == getattr(travel, "loss_curve_", None)
     assert getattr(stay, "t_", None) == getattr(travel, "t_", None)
 
@@ -396,7 +392,7 @@ def test_joblib_mmap_loaded_model_partial_fit_like_sklearn(pair, tmp_path):
         est.partial_fit(X, y, **_classes_kw(est, y))
         joblib.dump(est, tmp_path / "m.joblib")
         loaded = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
-        _assert_identical(_outputs(loaded, X), _outputs(est, X))
+        _assert_identical(outputs(loaded, X), outputs(est, X))
         with pytest.raises(ValueError, match="read-only"):
             loaded.partial_fit(X, y)
 
@@ -411,7 +407,7 @@ def test_same_random_state_same_model(pair, solver):
     b = clone(a).fit(X, y)
     c = clone(a).fit(sp.csr_matrix(X), y)
     _assert_identical(_params(a), _params(b))
-    _assert_identical(_outputs(a, X), _outputs(b, X))
+    _assert_identical(outputs(a, X), outputs(b, X))
     # sparse input goes through other kernels' code: same model up to rounding
     for u, v in zip(_params(a), _params(c)):
         assert_allclose(u, v, rtol=1e-9, atol=1e-12)
@@ -435,7 +431,7 @@ def _fit_with_threads(cls, params, X, y, n_threads, monkeypatch):
         for name in real:
             m.setattr(_engine._kernels, name, spy(name))
         est = _make(cls, **params).fit(X, y)
-        out = _outputs(est, X)
+        out = outputs(est, X)
     return est, out, set(used)
 
 
