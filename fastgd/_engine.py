@@ -288,15 +288,19 @@ class Optimizer:
     ("constant", "invscaling": ``lr_init / (t + 1) ** power_t`` after each epoch
     with t the samples seen, "adaptive": divided by 5 when training stalls).
     adam: ``state_1``/``state_2`` are the first/second moments and ``step`` the
-    time step; the update uses ``lr_init * sqrt(1 - beta_2^t) / (1 - beta_1^t)``.
+    time step; the update uses ``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`` with
+    ``lr = lr_init`` (scikit-learn's adam has no schedule) unless cosine or warm-up.
+    Both: "cosine" gives epoch e (from 0) ``lr_init * (1 + cos(pi e / max_iter)) / 2``
+    (torch's CosineAnnealingLR(T_max=max_iter) stepped once per epoch), and
+    ``warmup_epochs`` = W > 0 multiplies epoch e's rate by min(1, (e + 1) / W).
+    ``epoch`` counts the epochs trained, across partial_fit calls.
     """
 
     def __init__(self, solver, n_params, dtype, learning_rate_init, schedule="constant",
                  momentum=0.9, nesterov=True, power_t=0.5, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8):
+                 epsilon=1e-8, max_iter=None, warmup_epochs=0):
         self.solver = solver
         self.learning_rate_init = float(learning_rate_init)
-        self.learning_rate = float(learning_rate_init)
         self.schedule = schedule
         self.momentum = momentum
         self.nesterov = nesterov
@@ -304,20 +308,36 @@ class Optimizer:
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.max_iter = max_iter
+        self.warmup_epochs = int(warmup_epochs)
+        self.epoch = 0
         self.step = 0
+        self.learning_rate = self._scheduled_rate(0, self.learning_rate_init)
         self.state_1 = np.zeros(n_params, dtype=dtype)
         # adam's second moment; sgd needs no second buffer (a 1-element stand-in).
         self.state_2 = np.zeros(n_params if solver == "adam" else 1, dtype=dtype)
+
+    def _scheduled_rate(self, epoch, base):
+        """The rate of epoch ``epoch`` for the epoch-indexed schedules (cosine,
+        warm-up); ``base`` for the others."""
+        if self.schedule == "cosine":
+            base = self.learning_rate_init * 0.5 * (
+                1.0 + np.cos(np.pi * epoch / max(1, self.max_iter)))
+        if self.warmup_epochs > 0:
+            base *= min(1.0, (epoch + 1) / self.warmup_epochs)
+        return float(base)
 
     def as_dtype(self, dtype):
         self.state_1 = self.state_1.astype(dtype, copy=False)
         self.state_2 = self.state_2.astype(dtype, copy=False)
 
     def kernel_spec(self):
+        scheduled = self.schedule == "cosine" or self.warmup_epochs > 0
         return {
             "solver": SOLVER_CODES[self.solver],
             "learning_rate": (
-                self.learning_rate_init if self.solver == "adam" else self.learning_rate
+                self.learning_rate_init if self.solver == "adam" and not scheduled
+                else self.learning_rate
             ),
             "momentum": float(self.momentum),
             "nesterov": bool(self.nesterov),
@@ -327,10 +347,16 @@ class Optimizer:
             "step": int(self.step),
         }
 
-    def iteration_ends(self, time_step):
+    def iteration_ends(self, time_step, *_):
         """Learning-rate schedule at the end of an epoch (``time_step`` = samples seen)."""
+        self.epoch += 1
+        rate = self.learning_rate
         if self.solver == "sgd" and self.schedule == "invscaling":
-            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+            rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+        elif self.warmup_epochs > 0 and self.epoch <= self.warmup_epochs and (
+                self.schedule in ("constant", "adaptive")):
+            rate = self.learning_rate_init  # the warm-up factor is applied below
+        self.learning_rate = self._scheduled_rate(self.epoch, rate)
 
     def trigger_stopping(self, msg, verbose):
         """True when training should stop; the adaptive schedule divides the rate instead."""

@@ -48,7 +48,8 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_c
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin, LinearModel, SparseCoefMixin
 from sklearn.metrics import r2_score
-from sklearn.utils import check_random_state
+from sklearn.neural_network._base import LOSS_FUNCTIONS
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import softmax
@@ -61,6 +62,7 @@ from fastgd._minibatch import (
     _MINIBATCH_CONSTRAINTS,
     _MINIBATCH_DOC,
     _STOCHASTIC_SOLVERS,
+    EXTRA_PARAMETERS_DOC,
     MiniBatchMixin,
     minibatch_penalty,
     report_divergence,
@@ -197,7 +199,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         Start from the previous coefficients.
     n_jobs : None, default=None
         Deprecated and without effect, as in scikit-learn 1.8+.
-    """ + _MINIBATCH_DOC.replace(
+    """ + (_MINIBATCH_DOC + EXTRA_PARAMETERS_DOC).replace(
         "learning_rate_init : float, default=0.001",
         "learning_rate_init : float, default=0.003\n"
         "        (0.003 rather than the MLPs' 0.001: a linear model's coefficients\n"
@@ -269,6 +271,9 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        early_stopping_metric="score",
+        max_time=None,
+        warmup_epochs=0,
     ):
         self.penalty = penalty
         self.C = C
@@ -287,7 +292,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         self._set_minibatch_params(
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
-            epsilon, n_iter_no_change,
+            epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
         )
 
     # -- parameters ----------------------------------------------------------------
@@ -384,7 +389,8 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
 
     @_fit_context(prefer_skip_nested_validation=True)
     @usable_or_unfitted
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit the model to the training data.
 
         Parameters
@@ -395,6 +401,13 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples (multiplied by the class weights).
+        X_val, y_val : array-like, default=None
+            fastgd's addition: a validation set of your own for the early stopping
+            of 'sgd' / 'adam' (needs ``early_stopping=True``), instead of the
+            ``validation_fraction`` split; in a Pipeline,
+            ``transform_input=["X_val"]`` transforms it as X.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
@@ -431,6 +444,9 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         sample_weight = self._weights(X, y, sample_weight)
         Y = self._encode(y, self.classes_)
         n_out = Y.shape[1]
+        validation_set = self._validation_set(
+            X_val, y_val, sample_weight_val, n_outputs=n_out,
+            epochs=self.solver in _STOCHASTIC_SOLVERS)
         dtype = X.dtype
         warm = self.warm_start and hasattr(self, "coef_")
         if warm and np.shape(self.coef_) != (n_out, X.shape[1]):
@@ -458,7 +474,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
             if not warm:
                 self._clear_progress()
             self._fit_stochastic(network, X, y, Y, sample_weight, l2, l1,
-                                 incremental=False)
+                                 incremental=False, validation_set=validation_set)
         else:
             self._fit_lbfgs(network, X, Y, sample_weight, l2)
             self._adopt(network)
@@ -545,25 +561,39 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
                 ConvergenceWarning,
             )
 
-    def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental):
+    def _encode_validation_targets(self, y_val):
+        y_val = column_or_1d(y_val, warn=True)
+        check_classification_targets(y_val)
+        unknown = np.setdiff1d(np.unique(y_val), self.classes_)
+        if len(unknown):
+            raise ValueError(f"y_val has classes not in the training data: {unknown}")
+        return self._encode(y_val, self.classes_), y_val
+
+    def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental,
+                        validation_set=None):
         n_out = Y.shape[1]
+        loss_function = LOSS_FUNCTIONS[self._loss_name(n_out)]
 
         def make_validation(X_val, Y_val, sample_weight_val, y_val):
             val_data = KernelData(X_val, network.dtype)
 
-            def accuracy():
+            def accuracy_and_loss():
                 out = network.predict(val_data)
+                if not np.isfinite(out).all():
+                    return np.nan, np.nan
                 if n_out == 1:
                     pred = self.classes_[(out[:, 0] > 0.5).astype(int)]
                 else:
                     pred = self.classes_[out.argmax(axis=1)]
-                return float(np.average(pred == y_val, weights=sample_weight_val))
-            return accuracy
+                return (float(np.average(pred == y_val, weights=sample_weight_val)),
+                        float(loss_function(Y_val, out, sample_weight_val)))
+            return accuracy_and_loss
 
         outcome = self._run_minibatch(
             network, X, Y, sample_weight, loss=self._loss_name(n_out),
             penalty=minibatch_penalty(self, l2, l1), incremental=incremental,
             stratify=y, labels=y, make_validation=make_validation,
+            validation_set=validation_set,
         )
         self._adopt(network)
         self.n_iter_ = np.asarray([outcome.n_iter], dtype=np.int32)
@@ -735,7 +765,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
         Print progress.
     warm_start : bool, default=False
         Start from the previous coefficients.
-    """ + _MINIBATCH_DOC + """
+    """ + _MINIBATCH_DOC + EXTRA_PARAMETERS_DOC + """
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
@@ -793,6 +823,9 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        early_stopping_metric="score",
+        max_time=None,
+        warmup_epochs=0,
     ):
         self.fit_intercept = fit_intercept
         self.copy_X = copy_X
@@ -809,7 +842,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
         self._set_minibatch_params(
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
-            epsilon, n_iter_no_change,
+            epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
         )
 
     def _check_solver_options(self):
@@ -866,7 +899,8 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
 
     @_fit_context(prefer_skip_nested_validation=True)
     @usable_or_unfitted
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit the linear model.
 
         Parameters
@@ -877,6 +911,13 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the samples.
+        X_val, y_val : array-like, default=None
+            fastgd's addition: a validation set of your own for the early stopping
+            of 'sgd' / 'adam' (needs ``early_stopping=True``), instead of the
+            ``validation_fraction`` split; in a Pipeline,
+            ``transform_input=["X_val"]`` transforms it as X.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
@@ -890,6 +931,9 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype,
                                                  ensure_non_negative=True)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        validation_set = self._validation_set(
+            X_val, y_val, sample_weight_val, n_outputs=Y.shape[1],
+            epochs=self.solver in _STOCHASTIC_SOLVERS)
         warm = self.warm_start and hasattr(self, "coef_")
         network = self._start(X, Y, warm)
         l2 = self.alpha * (1.0 - self.l1_ratio)
@@ -899,7 +943,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
             if not warm:
                 self._clear_progress()
             self._fit_stochastic(network, X, y, Y, sample_weight, l2, l1,
-                                 incremental=False)
+                                 incremental=False, validation_set=validation_set)
         else:
             self._fit_full_batch(network, X, Y, sample_weight, l2)
             self._adopt(network, y.ndim)
@@ -1026,16 +1070,28 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
             warnings.warn("lbfgs failed: %s" % getattr(status, "message", ""),
                           ConvergenceWarning)
 
-    def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental):
+    def _encode_validation_targets(self, y_val):
+        y_val = np.asarray(y_val, dtype=np.float64)
+        return (y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val), None
+
+    def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental,
+                        validation_set=None):
         def make_validation(X_val, Y_val, sample_weight_val, _):
             val_data = KernelData(X_val, network.dtype)
-            return lambda: r2_score(Y_val, network.predict(val_data),
-                                    sample_weight=sample_weight_val)
+
+            def r2_and_loss():
+                out = network.predict(val_data)
+                if not np.isfinite(out).all():
+                    return np.nan, np.nan
+                return (float(r2_score(Y_val, out, sample_weight=sample_weight_val)),
+                        float(LOSS_FUNCTIONS["squared_error"](Y_val, out,
+                                                              sample_weight_val)))
+            return r2_and_loss
 
         outcome = self._run_minibatch(
             network, X, Y, sample_weight, loss="squared_error",
             penalty=minibatch_penalty(self, l2, l1), incremental=incremental,
-            make_validation=make_validation,
+            make_validation=make_validation, validation_set=validation_set,
         )
         self._adopt(network, y.ndim)
         self.n_iter_ = outcome.n_iter

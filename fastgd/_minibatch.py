@@ -18,6 +18,7 @@ model always holds finite weights that predict.
 """
 
 import functools
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -28,7 +29,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle as _shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from fastgd._engine import KernelData, Optimizer, Penalty
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from fastgd._engine import KernelData, Optimizer, Penalty, check_finite
 from fastgd._threads import holding_single_threaded_blas
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
@@ -44,7 +47,7 @@ NON_FINITE_MESSAGE = (
 # scikit-learn's MLPs.
 MINIBATCH_CONSTRAINTS = {
     "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
     "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
     "power_t": [Interval(Real, 0, None, closed="left")],
     "shuffle": ["boolean"],
@@ -59,7 +62,30 @@ MINIBATCH_CONSTRAINTS = {
         Interval(Integral, 1, None, closed="left"),
         Options(Real, {np.inf}),
     ],
+    # fastgd's additions (EXTRA_PARAMETERS)
+    "early_stopping_metric": [StrOptions({"score", "loss"})],
+    "max_time": [Interval(Real, 0, None, closed="neither"), None],
+    "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
 }
+
+# Training controls scikit-learn does not have, keyword-only after its parameters in
+# every estimator; their defaults keep scikit-learn's behaviour and numbers.
+EXTRA_PARAMETERS = {"early_stopping_metric": "score", "max_time": None,
+                    "warmup_epochs": 0}
+
+EXTRA_PARAMETERS_DOC = """
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches on the validation set: its score (scikit-learn's
+        rule) or its loss (the training loss without the penalty, lower is better;
+        ``best_validation_loss_``). ``validation_loss_curve_`` is recorded in both
+        cases.
+    max_time : float or None, default=None
+        Time budget in seconds ('sgd' / 'adam'): training stops after the epoch in
+        which it runs out, with a ConvergenceWarning.
+    warmup_epochs : int, default=0
+        Linear warm-up ('sgd' / 'adam'): epoch e (from 0) uses the schedule's rate
+        times min(1, (e + 1) / warmup_epochs).
+"""
 
 
 def clip_batch_size(batch_size, n_samples):
@@ -86,7 +112,11 @@ class Progress:
     _ATTRIBUTES = {"loss_curve": "loss_curve_", "t": "t_", "best_loss": "best_loss_",
                    "validation_scores": "validation_scores_",
                    "best_validation_score": "best_validation_score_",
-                   "no_improvement_count": "_no_improvement_count"}
+                   "no_improvement_count": "_no_improvement_count",
+                   # fastgd's additions, present only with a validation set
+                   "validation_loss_curve": "validation_loss_curve_",
+                   "best_validation_loss": "best_validation_loss_"}
+    _VALIDATION_ONLY = ("validation_loss_curve", "best_validation_loss")
 
     def __init__(self, early_stopping):
         self.loss_curve = []
@@ -96,10 +126,14 @@ class Progress:
             self.validation_scores = []
             self.best_validation_score = -np.inf
             self.best_loss = None
+            self.validation_loss_curve = []
+            self.best_validation_loss = np.inf
         else:
             self.validation_scores = None
             self.best_validation_score = None
             self.best_loss = np.inf
+            self.validation_loss_curve = None
+            self.best_validation_loss = None
 
     @classmethod
     def of(cls, est, early_stopping):
@@ -110,9 +144,13 @@ class Progress:
             value = getattr(est, attribute, None)
             if value is not None:
                 setattr(progress, name, list(value) if isinstance(value, list) else value)
-        if early_stopping and progress.best_validation_score is None:
-            progress.best_validation_score = -np.inf
-            progress.validation_scores = progress.validation_scores or []
+        if early_stopping:
+            if progress.best_validation_score is None:
+                progress.best_validation_score = -np.inf
+                progress.validation_scores = progress.validation_scores or []
+            if progress.best_validation_loss is None:
+                progress.best_validation_loss = np.inf
+                progress.validation_loss_curve = progress.validation_loss_curve or []
         if not early_stopping and progress.best_loss is None:
             progress.best_loss = np.inf
         return progress
@@ -120,7 +158,8 @@ class Progress:
     def attributes(self):
         """{fitted attribute name: value} for the estimator to set."""
         return {attribute: getattr(self, name)
-                for name, attribute in self._ATTRIBUTES.items()}
+                for name, attribute in self._ATTRIBUTES.items()
+                if not (name in self._VALIDATION_ONLY and getattr(self, name) is None)}
 
 
 class Outcome:
@@ -152,10 +191,24 @@ class Outcome:
         self.message = None
 
 
+class StoppingRules:
+    """The estimator's parameters that run and stop the epochs (see train_epochs)."""
+
+    def __init__(self, est, batch_size):
+        self.batch_size = batch_size
+        self.max_iter = est.max_iter
+        self.shuffle = est.shuffle
+        self.tol = est.tol
+        self.n_iter_no_change = est.n_iter_no_change
+        self.verbose = est.verbose
+        self.max_time = getattr(est, "max_time", None)
+        self.metric = getattr(est, "early_stopping_metric", "score")
+
+
 @holding_single_threaded_blas
-def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_iter,
-                 shuffle, random_state, tol, n_iter_no_change, verbose, progress,
-                 incremental, validation=None, best=None, watch_loss=True):
+def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state,
+                 progress, incremental, validation=None, best=None, watch_loss=True,
+                 on_epoch_end=None):
     """Train epochs until a stopping rule fires; return an Outcome.
 
     scikit-learn 1.9's ``_fit_stochastic`` loop: a shuffle per epoch from
@@ -176,8 +229,10 @@ def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_ite
         The MLP's alpha, or a linear model's per-sample penalty.
     optimizer : fastgd._engine.Optimizer
         Its state carries over between calls (partial_fit).
-    batch_size, max_iter, shuffle, tol, n_iter_no_change, verbose
-        As the estimators' parameters (batch_size already clipped).
+    rules : StoppingRules
+        batch_size (already clipped), max_iter, shuffle, tol, n_iter_no_change,
+        verbose, max_time (seconds or None: stop after the epoch in which it runs
+        out) and metric ("score" or "loss": what early stopping watches).
     random_state : numpy.random.RandomState
         Draws the shuffles.
     progress : Progress
@@ -185,13 +240,17 @@ def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_ite
     incremental : bool
         partial_fit: one epoch, no ConvergenceWarning.
     validation : callable or None
-        Early stopping: returns the held-out score of the network's parameters.
+        Early stopping: returns the held-out (score, loss) of the network's
+        parameters.
     best : ndarray or None
-        Early stopping: the parameters to restore if no epoch beats
-        ``progress.best_validation_score``; None means the last ones.
+        Early stopping: the parameters to restore if no epoch beats the record's
+        best validation score (or loss); None means the last ones.
     watch_loss : bool
         Treat a non-finite epoch loss as divergence (False where the loss is
         undefined by design, e.g. a Poisson loss with negative targets).
+    on_epoch_end : callable or None
+        Called after each completed epoch with the Outcome so far; True stops
+        training there (callbacks).
 
     Notes
     -----
@@ -205,13 +264,15 @@ def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_ite
     n_samples = data.n_samples
     sample_idx = np.arange(n_samples, dtype=int)
     before = np.empty_like(network.params)
+    tol, patience, verbose = rules.tol, rules.n_iter_no_change, rules.verbose
+    start = time.perf_counter()
     try:
-        for _ in range(max_iter):
-            if shuffle:
+        for _ in range(rules.max_iter):
+            if rules.shuffle:
                 sample_idx = _shuffle(sample_idx, random_state=random_state)
             np.copyto(before, network.params)
             loss_sum = network.train_epoch(data, loss, penalty, optimizer, sample_idx,
-                                           batch_size)
+                                           rules.batch_size)
             if not np.isfinite(network.params).all() or (
                 watch_loss and not np.isfinite(loss_sum)
             ):
@@ -228,6 +289,7 @@ def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_ite
                 )
                 if validation is not None:
                     progress.validation_scores.append(np.nan)
+                    progress.validation_loss_curve.append(np.nan)
                 break
             outcome.n_iter += 1
             outcome.loss = loss_sum / n_samples
@@ -237,16 +299,7 @@ def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_ite
                 print("Iteration %d, loss = %.8f" % (outcome.n_iter, outcome.loss))
 
             if validation is not None:
-                score = validation()
-                progress.validation_scores.append(score)
-                if verbose:
-                    print("Validation score: %f" % score)
-                if score < progress.best_validation_score + tol:
-                    progress.no_improvement_count += 1
-                else:
-                    progress.no_improvement_count = 0
-                if score > progress.best_validation_score:
-                    progress.best_validation_score = score
+                if _count_validation(progress, validation, rules):
                     best = network.params.copy()
             else:
                 if progress.loss_curve[-1] > progress.best_loss - tol:
@@ -254,27 +307,40 @@ def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_ite
                 else:
                     progress.no_improvement_count = 0
                 progress.best_loss = min(progress.best_loss, progress.loss_curve[-1])
-            optimizer.iteration_ends(progress.t)
+            optimizer.iteration_ends(progress.t, outcome.n_iter)
 
-            if progress.no_improvement_count > n_iter_no_change:
+            if progress.no_improvement_count > patience:
                 if validation is not None:
-                    msg = ("Validation score did not improve more than tol=%f for %d "
-                           "consecutive epochs." % (tol, n_iter_no_change))
+                    msg = ("Validation %s did not improve more than tol=%f for %d "
+                           "consecutive epochs." % (rules.metric, tol, patience))
                 else:
                     msg = ("Training loss did not improve more than tol=%f for %d "
-                           "consecutive epochs." % (tol, n_iter_no_change))
+                           "consecutive epochs." % (tol, patience))
                 if optimizer.trigger_stopping(msg, verbose):
                     outcome.stop = "converged"
                     break
                 progress.no_improvement_count = 0
 
+            if on_epoch_end is not None and on_epoch_end(outcome):
+                outcome.stop = "callback"
+                break
             if incremental:
                 outcome.stop = "incremental"
                 break
-            if outcome.n_iter == max_iter:
+            if rules.max_time is not None and (
+                    time.perf_counter() - start >= rules.max_time
+                    and outcome.n_iter < rules.max_iter):
+                outcome.stop = "max_time"
+                warnings.warn(
+                    "Stochastic Optimizer: max_time=%g s ran out after %d epoch(s); "
+                    "the optimization hasn't converged yet."
+                    % (rules.max_time, outcome.n_iter), ConvergenceWarning)
+                break
+            if outcome.n_iter == rules.max_iter:
                 warnings.warn(
                     "Stochastic Optimizer: Maximum iterations (%d) "
-                    "reached and the optimization hasn't converged yet." % max_iter,
+                    "reached and the optimization hasn't converged yet."
+                    % rules.max_iter,
                     ConvergenceWarning,
                 )
     except KeyboardInterrupt:
@@ -284,6 +350,27 @@ def train_epochs(network, data, loss, penalty, optimizer, *, batch_size, max_ite
         network.params[:] = best
         outcome.restored_best = True
     return outcome
+
+
+def _count_validation(progress, validation, rules):
+    """Record the held-out score and loss; count epochs without improvement of the
+    watched one (scikit-learn's _update_no_improvement_count for the score). True
+    when the watched one reached a new best."""
+    score, loss = validation()
+    progress.validation_scores.append(score)
+    progress.validation_loss_curve.append(loss)
+    if rules.verbose:
+        print("Validation score: %f" % score)
+    if rules.metric == "score":
+        stalled = score < progress.best_validation_score + rules.tol
+        improved = score > progress.best_validation_score
+    else:
+        stalled = loss > progress.best_validation_loss - rules.tol
+        improved = loss < progress.best_validation_loss
+    progress.no_improvement_count = progress.no_improvement_count + 1 if stalled else 0
+    progress.best_validation_score = max(progress.best_validation_score, score)
+    progress.best_validation_loss = min(progress.best_validation_loss, loss)
+    return improved
 
 
 def validation_split(X, Y, sample_weight, *, validation_fraction, random_state,
@@ -329,6 +416,7 @@ def make_optimizer(est, n_params, dtype):
         schedule=est.learning_rate, momentum=est.momentum,
         nesterov=est.nesterovs_momentum, power_t=est.power_t,
         beta_1=est.beta_1, beta_2=est.beta_2, epsilon=est.epsilon,
+        max_iter=est.max_iter, warmup_epochs=est.warmup_epochs,
     )
 
 
@@ -418,42 +506,77 @@ class MiniBatchMixin:
 
     def _run_minibatch(self, network, X, Y, sample_weight, *, loss, penalty,
                        incremental, stratify=None, labels=None, make_validation=None,
-                       best=None, watch_loss=True, before_run=None):
+                       validation_set=None, best=None, watch_loss=True,
+                       before_run=None, on_epoch_end=None):
         """Train ``network`` by the estimator's mini-batch solver; return the Outcome.
 
         The one path of all four estimators: the optimizer (new, or partial_fit's
-        own), the partial_fit guard, the early-stopping split, the record, the
-        driver. ``make_validation(X_val, Y_val, sample_weight_val, labels_val)``
-        returns the held-out scorer; ``labels`` (one per row) are split along with
-        the data. ``before_run()`` is called once everything is ready. Sets only
-        ``_optimizer``; the caller records the Outcome.
+        own), the partial_fit guard, the early-stopping split (or the user's own
+        ``validation_set`` = (X_val, Y_val, sample_weight_val, labels_val)), the
+        record, the driver. ``make_validation(X_val, Y_val, sample_weight_val,
+        labels_val)`` returns the held-out (score, loss) function; ``labels`` (one
+        per row) are split along with the data. ``before_run()`` is called once
+        everything is ready. Sets only ``_optimizer``; the caller records the
+        Outcome.
         """
         dtype = network.dtype
         optimizer = optimizer_for(self, network.params.size, dtype, incremental)
         check_early_stopping_increment(self, incremental)
         validation = None
         if self.early_stopping:
-            extra = () if labels is None else (labels,)
-            train, val = validation_split(
-                X, Y, sample_weight, validation_fraction=self.validation_fraction,
-                random_state=self._random_state, stratify=stratify, extra=extra)
-            X, Y, sample_weight = train[:3]
-            validation = make_validation(*val[:3], val[3] if labels is not None else None)
+            if validation_set is None:
+                extra = () if labels is None else (labels,)
+                train, val = validation_split(
+                    X, Y, sample_weight, validation_fraction=self.validation_fraction,
+                    random_state=self._random_state, stratify=stratify, extra=extra)
+                X, Y, sample_weight = train[:3]
+                validation_set = (*val[:3], val[3] if labels is not None else None)
+            validation = make_validation(*validation_set)
         else:
             best = None
         data = KernelData(X, dtype, Y, sample_weight)
         self._optimizer = optimizer
         if before_run is not None:
             before_run()
+        rules = StoppingRules(self, clip_batch_size(self.batch_size, data.n_samples))
         return train_epochs(
-            network, data, loss, penalty, optimizer,
-            batch_size=clip_batch_size(self.batch_size, data.n_samples),
-            max_iter=self.max_iter, shuffle=self.shuffle,
-            random_state=self._random_state, tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change, verbose=self.verbose,
+            network, data, loss, penalty, optimizer, rules,
+            random_state=self._random_state,
             progress=Progress.of(self, self.early_stopping), incremental=incremental,
             validation=validation, best=best, watch_loss=watch_loss,
+            on_epoch_end=on_epoch_end,
         )
+
+    def _validation_set(self, X_val, y_val, sample_weight_val, n_outputs, epochs):
+        """The user's own validation set, validated and encoded like the training
+        data (HistGradientBoosting's convention): (X_val, Y_val, sample_weight_val,
+        labels_val) for _run_minibatch, or None. ``epochs``: the solver has them."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is given without X_val and y_val.")
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together.")
+        if not self.early_stopping or not epochs:
+            raise ValueError(
+                "X_val and y_val are passed to fit while early_stopping=False (or a "
+                "solver without epochs): set early_stopping=True and solver='sgd' "
+                "or 'adam' to use them."
+            )
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=(np.float64, np.float32), ensure_all_finite=False)
+        check_finite(X_val, self, input_name="X_val")
+        Y_val, labels_val = self._encode_validation_targets(y_val)
+        if Y_val.ndim == 1:
+            Y_val = Y_val.reshape(-1, 1)
+        if Y_val.shape != (X_val.shape[0], n_outputs):
+            raise ValueError(
+                f"y_val has shape {np.shape(y_val)}, X_val has {X_val.shape[0]} rows "
+                f"and the model {n_outputs} output(s)."
+            )
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
+        return X_val, Y_val, sample_weight_val, labels_val
 
     def _holds_usable_weights(self):
         """Finite fitted weights that match n_features_in_ (see usable_or_unfitted)."""
@@ -493,7 +616,8 @@ class MiniBatchMixin:
     def _set_minibatch_params(self, batch_size, learning_rate, learning_rate_init,
                               power_t, shuffle, momentum, nesterovs_momentum,
                               early_stopping, validation_fraction, beta_1, beta_2,
-                              epsilon, n_iter_no_change):
+                              epsilon, n_iter_no_change, early_stopping_metric,
+                              max_time, warmup_epochs):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -507,6 +631,9 @@ class MiniBatchMixin:
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.early_stopping_metric = early_stopping_metric
+        self.max_time = max_time
+        self.warmup_epochs = warmup_epochs
 
     def _check_partial_fit_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:

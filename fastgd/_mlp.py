@@ -22,6 +22,8 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
+from sklearn.neural_network._base import LOSS_FUNCTIONS
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     type_of_target,
@@ -33,6 +35,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from fastgd._engine import KernelData, Network, check_finite, pack
 from fastgd._minibatch import (
     _STOCHASTIC_SOLVERS,
+    EXTRA_PARAMETERS_DOC,
     MINIBATCH_CONSTRAINTS,
     NON_FINITE_MESSAGE,
     MiniBatchMixin,
@@ -65,6 +68,7 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
         learning_rate_init, power_t, max_iter, loss, shuffle, random_state, tol,
         verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
+        early_stopping_metric="score", max_time=None, warmup_epochs=0,
     ):
         self.activation = activation
         self.solver = solver
@@ -90,6 +94,9 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.early_stopping_metric = early_stopping_metric
+        self.max_time = max_time
+        self.warmup_epochs = warmup_epochs
 
     # -- network plumbing --------------------------------------------------------
 
@@ -154,7 +161,8 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
             for attribute, value in Progress(self.early_stopping).attributes().items():
                 setattr(self, attribute, value)
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None,
+             sample_weight_val=None):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -166,12 +174,14 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        X, y, sample_weight = self._validate_input(X, y, sample_weight, incremental,
+                                                   reset=first_pass)
         n_samples, n_features = X.shape
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        validation_set = self._validation_set(X_val, y_val, sample_weight_val,
+                                              n_outputs=y.shape[1],
+                                              epochs=self.solver in _STOCHASTIC_SOLVERS)
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features] + hidden_layer_sizes + [self.n_outputs_]
 
@@ -181,7 +191,7 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
             self._initialize(y, layer_units, X.dtype)
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, incremental)
+            self._fit_stochastic(X, y, sample_weight, incremental, validation_set)
         elif self.solver == "lbfgs":
             self._fit_lbfgs(X, y, sample_weight)
 
@@ -218,16 +228,28 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
         network.params[:] = opt_res.x
         self._adopt(network)
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, validation_set=None):
         # The weights' dtype wins over X's on later calls (warm_start, partial_fit),
         # as in scikit-learn, which updates its weight arrays in place.
         dtype = self.coefs_[0].dtype
         network = self._network(dtype)
+        loss_function = LOSS_FUNCTIONS[self._loss_name()]
 
-        def make_validation(X_val, y_val, sample_weight_val, _):
-            if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
-            return lambda: self._score(X_val, y_val, sample_weight=sample_weight_val)
+        def make_validation(X_val, Y_val, sample_weight_val, _):
+            # scikit-learn scores self._score(X_val, labels); one forward pass gives
+            # the same score and the loss (without the penalty) as well.
+            score_function = accuracy_score if is_classifier(self) else r2_score
+            y_true = (self._label_binarizer.inverse_transform(Y_val)
+                      if is_classifier(self) else Y_val)
+
+            def validation():
+                out = self._forward_pass_fast(X_val, check_input=False)
+                if not np.isfinite(out).all():
+                    return np.nan, np.nan
+                score = score_function(y_true, self._decode(out),
+                                       sample_weight=sample_weight_val)
+                return float(score), float(loss_function(Y_val, out, sample_weight_val))
+            return validation
 
         # After early stopping, scikit-learn's coefs_ ARE its _best_coefs arrays, so
         # a warm-started fit trains the "best" weights in place and, if no epoch
@@ -250,7 +272,7 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
             incremental=incremental,
             # Same call, same RandomState, so the same split as scikit-learn.
             stratify=y if is_classifier(self) and self.n_outputs_ == 1 else None,
-            make_validation=make_validation, best=best,
+            make_validation=make_validation, validation_set=validation_set, best=best,
             watch_loss=not (self.loss == "poisson" and (y < 0).any()),
             before_run=lambda: self._adopt(network),  # the scorer reads coefs_
         )
@@ -263,7 +285,8 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @usable_or_unfitted
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -275,13 +298,20 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
             regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
+        X_val, y_val : array-like, default=None
+            A validation set of your own for early stopping (needs
+            ``early_stopping=True``), used instead of the ``validation_fraction``
+            split; in a Pipeline, ``transform_input=["X_val"]`` transforms it as X.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
         self : object
             The trained model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         X_val=X_val, y_val=y_val, sample_weight_val=sample_weight_val)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -316,8 +346,10 @@ _COMMON_DOC = """
         Strength of the L2 penalty, divided by the (weighted) batch size.
     batch_size : int or 'auto', default='auto'
         Mini-batch size for 'sgd'/'adam'; 'auto' is min(200, n_samples).
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Schedule of the 'sgd' learning rate.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
+default='constant'
+        Schedule of the 'sgd' learning rate; 'cosine' (fastgd's addition, 'sgd' and
+        'adam') gives epoch e ``learning_rate_init * (1 + cos(pi e / max_iter)) / 2``.
     learning_rate_init : float, default=0.001
         Initial learning rate ('sgd' and 'adam').
     power_t : float, default=0.5
@@ -351,8 +383,7 @@ _COMMON_DOC = """
     n_iter_no_change : int, default=10
         Epochs without improvement by ``tol`` before stopping ('sgd', 'adam').
     max_fun : int, default=15000
-        Maximum loss function calls ('lbfgs').
-"""
+        Maximum loss function calls ('lbfgs').""" + EXTRA_PARAMETERS_DOC
 
 _ATTRIBUTES_DOC = """
     loss_ : float
@@ -365,6 +396,11 @@ _ATTRIBUTES_DOC = """
         The held-out score after each epoch when ``early_stopping=True``.
     best_validation_score_ : float or None
         The best held-out score when ``early_stopping=True``.
+    validation_loss_curve_ : list of float
+        fastgd's addition, with ``early_stopping=True`` only: the held-out loss
+        (without the penalty) after each epoch.
+    best_validation_loss_ : float
+        fastgd's addition, with ``early_stopping=True`` only: the lowest of them.
     t_ : int
         Training samples seen by the solver.
     coefs_ : list of ndarray
@@ -398,6 +434,12 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     ----------"""
         + _COMMON_DOC
         + """
+    class_weight : dict, 'balanced' or None, default=None
+        fastgd's addition: weights of the classes, multiplied into
+        ``sample_weight`` as in LogisticRegression ('balanced': n_samples /
+        (n_classes * bincount(y)), from the weighted counts). Not for multilabel
+        targets; 'balanced' is refused by partial_fit.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray
@@ -431,7 +473,12 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        early_stopping_metric="score",
+        max_time=None,
+        warmup_epochs=0,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
             solver=solver, alpha=alpha, batch_size=batch_size,
@@ -442,9 +489,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            early_stopping_metric=early_stopping_metric, max_time=max_time,
+            warmup_epochs=warmup_epochs,
         )
 
-    def _validate_input(self, X, y, incremental, reset):
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def _validate_input(self, X, y, sample_weight, incremental, reset):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
             dtype=(np.float64, np.float32), reset=reset, ensure_all_finite=False,
@@ -452,6 +506,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         check_finite(X, self)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
@@ -470,8 +526,39 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
+        sample_weight = self._class_weighted(X, y, sample_weight, incremental)
         # Indicator matrix; the engine converts it to the working float dtype.
-        return X, self._indicator(y)
+        return X, self._indicator(y), sample_weight
+
+    def _class_weighted(self, X, y, sample_weight, incremental):
+        """sample_weight x class_weight[y] (LogisticRegression's meaning)."""
+        if self.class_weight is None:
+            return sample_weight
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError(
+                "class_weight is not supported for multilabel targets: give each "
+                "sample its weight with sample_weight instead."
+            )
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: the "
+                "class frequencies of one batch are not those of the data. Compute "
+                "the weights once with sklearn.utils.class_weight."
+                "compute_class_weight and pass them as a dict."
+            )
+        cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                  sample_weight=sample_weight)
+        weights = cw[np.searchsorted(self.classes_, y)]
+        return weights if sample_weight is None else sample_weight * weights
+
+    def _encode_validation_targets(self, y_val):
+        y_val = np.asarray(y_val)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
+        if len(unknown):
+            raise ValueError(f"y_val has classes not in the training data: {unknown}")
+        return self._indicator(y_val), None
 
     def _indicator(self, y):
         """LabelBinarizer.transform(y) as bool, for labels already checked above.
@@ -508,10 +595,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
+        return self._decode(self._forward_pass_fast(X, check_input=check_input))
+
+    def _decode(self, out):
+        """Labels from the output layer's activations."""
         if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-        return self._label_binarizer.inverse_transform(y_pred)
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
 
     def _score(self, X, y, sample_weight=None):
         return super()._score_with_function(
@@ -642,6 +732,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        early_stopping_metric="score",
+        max_time=None,
+        warmup_epochs=0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -653,6 +746,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            early_stopping_metric=early_stopping_metric, max_time=max_time,
+            warmup_epochs=warmup_epochs,
         )
 
     def predict(self, X):
@@ -672,23 +767,25 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         return self._predict(X)
 
     def _predict(self, X, check_input=True):
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
+        return self._decode(self._forward_pass_fast(X, check_input=check_input))
+
+    def _decode(self, out):
+        return out.ravel() if out.shape[1] == 1 else out
 
     def _score(self, X, y, sample_weight=None):
         return super()._score_with_function(
             X, y, sample_weight=sample_weight, score_function=r2_score
         )
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, sample_weight, incremental, reset):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
             y_numeric=True, dtype=(np.float64, np.float32), reset=reset,
             ensure_all_finite=False,
         )
         check_finite(X, self)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         # scikit-learn lets these through and fails later in numpy (a TypeError for
@@ -703,7 +800,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             raise TypeError(
                 f"{type(self).__name__} needs numeric targets, got y of dtype {y.dtype}."
             )
-        return X, y
+        return X, y, sample_weight
+
+    def _encode_validation_targets(self, y_val):
+        y_val = np.asarray(y_val, dtype=np.float64)
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        return y_val, None
 
     # scikit-learn 1.9 passes ``est._check_solver`` uncalled here, so its
     # MLPRegressor.partial_fit exists for every solver (lbfgs included, where it runs

@@ -26,6 +26,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_common_checks import run_check
 
 import fastgd
+from conftest import sklearn_params
 
 # Mirrors INIT_PARAMS[MLPClassifier] / INIT_PARAMS[MLPRegressor] = dict(max_iter=100)
 ESTIMATORS = [
@@ -64,7 +65,8 @@ def test_mirrored_settings_match_sklearn(kind):
     sk_cls = getattr(sk_nn, kind)
     our = next(e for e in ESTIMATORS if type(e).__name__ == kind)
     assert ig.INIT_PARAMS[sk_cls] == {"max_iter": 100}
-    assert sk_cls(**ig.INIT_PARAMS[sk_cls]).get_params() == our.get_params()
+    ref = sk_cls(**ig.INIT_PARAMS[sk_cls])
+    assert ref.get_params() == sklearn_params(our, ref)
 
     check_params = {
         name: [params] if isinstance(params, dict) else list(params)
