@@ -44,6 +44,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.callback import CallbackSupportMixin
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin, LinearModel, SparseCoefMixin
@@ -57,6 +58,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from fastgd._callbacks import NO_SUBTASKS, end_fit
 from fastgd._engine import KernelData, Network, check_finite
 from fastgd._minibatch import (
     _MINIBATCH_CONSTRAINTS,
@@ -69,6 +71,7 @@ from fastgd._minibatch import (
     usable_or_unfitted,
 )
 from fastgd._solvers import (
+    STOPPED_BY_CALLBACK,
     _conjugate_gradient,
     _feature_moments,
     _lbfgs,
@@ -125,6 +128,12 @@ def _check_finite(network):
         )
 
 
+def warn_stopped_by_callback(solver, n_iter):
+    warnings.warn("%s: a callback stopped training after %d iteration(s); the "
+                  "optimization hasn't converged yet." % (solver, n_iter),
+                  ConvergenceWarning)
+
+
 def _network_from(coef, intercept, dtype, output_activation):
     """A Network [n_features, n_outputs] whose flat buffer holds (coef.T, intercept)."""
     coef = np.atleast_2d(coef.toarray() if sp.issparse(coef) else np.asarray(coef))
@@ -145,7 +154,8 @@ def _coef_intercept(network):
 # ---------------------------------------------------------------------------
 
 
-class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
+class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin,
+                         MiniBatchMixin,
                          BaseEstimator):
     __doc__ = (
         """Logistic regression (binary and multinomial) trained by fastgd's engine.
@@ -470,14 +480,17 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         l2, l1 = (1.0 - l1_share) * scale, l1_share * scale
 
         self._random_state = check_random_state(self.random_state)
+        subtasks = self._begin_fit(X, y, sample_weight)
         if self.solver in _STOCHASTIC_SOLVERS:
             if not warm:
                 self._clear_progress()
             self._fit_stochastic(network, X, y, Y, sample_weight, l2, l1,
-                                 incremental=False, validation_set=validation_set)
+                                 incremental=False, validation_set=validation_set,
+                                 subtasks=subtasks)
         else:
-            self._fit_lbfgs(network, X, Y, sample_weight, l2)
+            self._fit_lbfgs(network, X, Y, sample_weight, l2, subtasks=subtasks)
             self._adopt(network)
+        end_fit(self, X, y, sample_weight)
         return self
 
     def _output_activation(self, n_out):
@@ -490,7 +503,13 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         _check_finite(network)
         self.coef_, self.intercept_ = _coef_intercept(network)
 
-    def _fit_lbfgs(self, network, X, Y, sample_weight, l2):
+    def _reconstruction(self, params):
+        """Fitted attributes of the model holding the flat parameters ``params``."""
+        d, k = self.n_features_in_, params.size // (self.n_features_in_ + 1)
+        coef = np.ascontiguousarray(params[: d * k].reshape(d, k).T)
+        return {"coef_": coef, "intercept_": params[d * k :].copy()}
+
+    def _fit_lbfgs(self, network, X, Y, sample_weight, l2, subtasks=NO_SUBTASKS):
         if sample_weight is not None and np.all(sample_weight == sample_weight[0]):
             # Equal weights cancel in sum w_i loss_i / sum w_i: skip them.
             sample_weight = None
@@ -530,10 +549,12 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         n_iter, status = _lbfgs(
             objective, precond.from_model(W[0], b[0]), max_iter=self.max_iter,
             tol=self.tol * _LBFGS_GTOL_FACTOR, criterion=criterion,
-            verbose=self.verbose,
+            verbose=self.verbose, subtasks=subtasks,
         )
         self.n_iter_ = np.asarray([n_iter], dtype=np.int32)
-        if status == 1:
+        if status == STOPPED_BY_CALLBACK:
+            warn_stopped_by_callback("lbfgs", n_iter)
+        elif status == 1:
             warnings.warn(
                 "lbfgs failed to converge after %d iteration(s) (status=1):\n"
                 "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT\n\n"
@@ -570,7 +591,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
         return self._encode(y_val, self.classes_), y_val
 
     def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental,
-                        validation_set=None):
+                        validation_set=None, subtasks=NO_SUBTASKS):
         n_out = Y.shape[1]
         loss_function = LOSS_FUNCTIONS[self._loss_name(n_out)]
 
@@ -593,7 +614,7 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
             network, X, Y, sample_weight, loss=self._loss_name(n_out),
             penalty=minibatch_penalty(self, l2, l1), incremental=incremental,
             stratify=y, labels=y, make_validation=make_validation,
-            validation_set=validation_set,
+            validation_set=validation_set, subtasks=subtasks,
         )
         self._adopt(network)
         self.n_iter_ = np.asarray([outcome.n_iter], dtype=np.int32)
@@ -714,7 +735,8 @@ class LogisticRegression(LinearClassifierMixin, SparseCoefMixin, MiniBatchMixin,
 # ---------------------------------------------------------------------------
 
 
-class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearModel):
+class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
+                       MiniBatchMixin, LinearModel):
     __doc__ = (
         """Least squares (optionally ridge / lasso / elastic net) by gradient descent.
 
@@ -939,14 +961,21 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
         l2 = self.alpha * (1.0 - self.l1_ratio)
         l1 = self.alpha * self.l1_ratio
         self._random_state = check_random_state(self.random_state)
+        cg = self.solver == "cg" or (self.solver == "auto" and not self.positive)
+        y_ndim = y.ndim
+        subtasks = self._begin_fit(
+            X, y, sample_weight, task_name="cg-iter" if cg else "lbfgs-iter",
+            reconstruction=lambda params: self._reconstruction(params, y_ndim))
         if self.solver in _STOCHASTIC_SOLVERS:
             if not warm:
                 self._clear_progress()
             self._fit_stochastic(network, X, y, Y, sample_weight, l2, l1,
-                                 incremental=False, validation_set=validation_set)
+                                 incremental=False, validation_set=validation_set,
+                                 subtasks=subtasks)
         else:
-            self._fit_full_batch(network, X, Y, sample_weight, l2)
+            self._fit_full_batch(network, X, Y, sample_weight, l2, subtasks=subtasks)
             self._adopt(network, y.ndim)
+        end_fit(self, X, y, sample_weight)
         if in_dtype == np.float16 and not sp.issparse(X):
             # scikit-learn keeps float16 X as float16; its lstsq returns float32
             # coefficients, which its intercept step casts back to float16 when
@@ -960,7 +989,17 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
                 self.coef_ = np.asarray(self.coef_).astype(np.float32)
         return self
 
-    def _fit_full_batch(self, network, X, Y, sample_weight, l2):
+    def _reconstruction(self, params, y_ndim):
+        d = self.n_features_in_
+        k = params.size // (d + 1)
+        network = Network([d, k], "identity", "identity", params.copy())
+        coef, intercept = _coef_intercept(network)
+        if y_ndim == 1:
+            return {"coef_": coef.ravel(),
+                    "intercept_": intercept[0] if self.fit_intercept else 0.0}
+        return {"coef_": coef, "intercept_": intercept if self.fit_intercept else 0.0}
+
+    def _fit_full_batch(self, network, X, Y, sample_weight, l2, subtasks=NO_SUBTASKS):
         if sample_weight is not None and np.all(sample_weight == sample_weight[0]):
             sample_weight = None  # equal weights cancel in the weighted mean
         # Values whose squares overflow (|x| ~ 1e200, which scikit-learn's lstsq
@@ -975,7 +1014,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
             if sp.issparse(Xs):
                 Xs = Xs.tocsr() if X.format == "csr" else Xs.tocsc()
             self._fit_full_batch(network, Xs, Y * c, sample_weight,
-                                 l2 * (a / c) * (a / c) if l2 else 0.0)
+                                 l2 * (a / c) * (a / c) if l2 else 0.0, subtasks)
             W[0] *= a / c
             b[0] /= c
             return
@@ -1052,15 +1091,18 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
             n_iter, status = _conjugate_gradient(
                 objective, hessp, x0, max_iter=self.max_iter, tol=self.tol,
                 criterion=criterion, verbose=self.verbose, curvature_floor=floor,
+                subtasks=subtasks,
             )
         else:
             n_iter, status = _lbfgs(
                 objective, x0, max_iter=self.max_iter, tol=self.tol,
                 criterion=criterion, verbose=self.verbose, positive=self.positive,
-                ftol=0.0,
+                ftol=0.0, subtasks=subtasks,
             )
         self.n_iter_ = n_iter
-        if status == 1:
+        if status == STOPPED_BY_CALLBACK:
+            warn_stopped_by_callback(solver, n_iter)
+        elif status == 1:
             warnings.warn(
                 "%s did not reach tol=%g in max_iter=%d iterations. Increase "
                 "max_iter, or scale your data." % (solver, self.tol, self.max_iter),
@@ -1075,7 +1117,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
         return (y_val.reshape(-1, 1) if y_val.ndim == 1 else y_val), None
 
     def _fit_stochastic(self, network, X, y, Y, sample_weight, l2, l1, incremental,
-                        validation_set=None):
+                        validation_set=None, subtasks=NO_SUBTASKS):
         def make_validation(X_val, Y_val, sample_weight_val, _):
             val_data = KernelData(X_val, network.dtype)
 
@@ -1092,6 +1134,7 @@ class LinearRegression(MultiOutputMixin, RegressorMixin, MiniBatchMixin, LinearM
             network, X, Y, sample_weight, loss="squared_error",
             penalty=minibatch_penalty(self, l2, l1), incremental=incremental,
             make_validation=make_validation, validation_set=validation_set,
+            subtasks=subtasks,
         )
         self._adopt(network, y.ndim)
         self.n_iter_ = outcome.n_iter

@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from fastgd._callbacks import NO_SUBTASKS, Subtasks, begin_fit
 from fastgd._engine import KernelData, Optimizer, Penalty, check_finite
 from fastgd._threads import holding_single_threaded_blas
 
@@ -208,7 +209,7 @@ class StoppingRules:
 @holding_single_threaded_blas
 def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state,
                  progress, incremental, validation=None, best=None, watch_loss=True,
-                 on_epoch_end=None):
+                 subtasks=None):
     """Train epochs until a stopping rule fires; return an Outcome.
 
     scikit-learn 1.9's ``_fit_stochastic`` loop: a shuffle per epoch from
@@ -248,9 +249,9 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
     watch_loss : bool
         Treat a non-finite epoch loss as divergence (False where the loss is
         undefined by design, e.g. a Poisson loss with negative targets).
-    on_epoch_end : callable or None
-        Called after each completed epoch with the Outcome so far; True stops
-        training there (callbacks).
+    subtasks : fastgd._callbacks.Subtasks or None
+        Each epoch is a callback subtask; a callback returning True at its end
+        stops training there (stop="callback", with a ConvergenceWarning).
 
     Notes
     -----
@@ -265,18 +266,22 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
     sample_idx = np.arange(n_samples, dtype=int)
     before = np.empty_like(network.params)
     tol, patience, verbose = rules.tol, rules.n_iter_no_change, rules.verbose
+    if subtasks is None:
+        subtasks = NO_SUBTASKS
     start = time.perf_counter()
     try:
         for _ in range(rules.max_iter):
             if rules.shuffle:
                 sample_idx = _shuffle(sample_idx, random_state=random_state)
             np.copyto(before, network.params)
+            subtasks.begin(network.params)
             loss_sum = network.train_epoch(data, loss, penalty, optimizer, sample_idx,
                                            rules.batch_size)
             if not np.isfinite(network.params).all() or (
                 watch_loss and not np.isfinite(loss_sum)
             ):
                 network.params[:] = before
+                subtasks.close()
                 outcome.stop = "diverged"
                 outcome.message = (
                     NON_FINITE_MESSAGE + " Training diverged in epoch %d (loss = %s), "
@@ -301,7 +306,8 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
             if validation is not None:
                 if _count_validation(progress, validation, rules):
                     best = network.params.copy()
-            else:
+            stop_requested = subtasks.end(network.params)
+            if validation is None:
                 if progress.loss_curve[-1] > progress.best_loss - tol:
                     progress.no_improvement_count += 1
                 else:
@@ -321,8 +327,13 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
                     break
                 progress.no_improvement_count = 0
 
-            if on_epoch_end is not None and on_epoch_end(outcome):
+            if stop_requested and outcome.n_iter < rules.max_iter:
                 outcome.stop = "callback"
+                if not incremental:
+                    warnings.warn(
+                        "Stochastic Optimizer: a callback stopped training after %d "
+                        "epoch(s); the optimization hasn't converged yet."
+                        % outcome.n_iter, ConvergenceWarning)
                 break
             if incremental:
                 outcome.stop = "incremental"
@@ -344,6 +355,7 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
                     ConvergenceWarning,
                 )
     except KeyboardInterrupt:
+        subtasks.close()
         warnings.warn("Training interrupted by user.")
         outcome.stop = "interrupted"
     if validation is not None and best is not None:
@@ -507,7 +519,7 @@ class MiniBatchMixin:
     def _run_minibatch(self, network, X, Y, sample_weight, *, loss, penalty,
                        incremental, stratify=None, labels=None, make_validation=None,
                        validation_set=None, best=None, watch_loss=True,
-                       before_run=None, on_epoch_end=None):
+                       before_run=None, subtasks=NO_SUBTASKS):
         """Train ``network`` by the estimator's mini-batch solver; return the Outcome.
 
         The one path of all four estimators: the optimizer (new, or partial_fit's
@@ -544,7 +556,7 @@ class MiniBatchMixin:
             random_state=self._random_state,
             progress=Progress.of(self, self.early_stopping), incremental=incremental,
             validation=validation, best=best, watch_loss=watch_loss,
-            on_epoch_end=on_epoch_end,
+            subtasks=subtasks,
         )
 
     def _validation_set(self, X_val, y_val, sample_weight_val, n_outputs, epochs):
@@ -577,6 +589,17 @@ class MiniBatchMixin:
         if sample_weight_val is not None:
             sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
         return X_val, Y_val, sample_weight_val, labels_val
+
+    def _begin_fit(self, X, y, sample_weight, task_name=None, reconstruction=None):
+        """Start the callbacks' root task; return the Subtasks of the solver's
+        epochs ("epoch") or iterations (default "lbfgs-iter")."""
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
+        # scipy's callback starts one subtask more than it runs (see Subtasks.close)
+        begin_fit(self, X, y, sample_weight,
+                  max_subtasks=self.max_iter + (0 if stochastic else 1))
+        return Subtasks(self, X, y, sample_weight,
+                        "epoch" if stochastic else task_name or "lbfgs-iter",
+                        reconstruction or self._reconstruction)
 
     def _holds_usable_weights(self):
         """Finite fitted weights that match n_features_in_ (see usable_or_unfitted)."""

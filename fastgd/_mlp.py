@@ -5,6 +5,7 @@ messages) follows scikit-learn 1.9's ``sklearn.neural_network``; the numerical
 work runs in ``fastgd._kernels`` through ``fastgd._engine``.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,6 +20,8 @@ from sklearn.base import (
 )
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.callback import CallbackSupportMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -32,7 +35,8 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fastgd._engine import KernelData, Network, check_finite, pack
+from fastgd._callbacks import NO_SUBTASKS, end_fit
+from fastgd._engine import KernelData, Network, check_finite, pack, unpack
 from fastgd._minibatch import (
     _STOCHASTIC_SOLVERS,
     EXTRA_PARAMETERS_DOC,
@@ -46,7 +50,7 @@ from fastgd._minibatch import (
 from fastgd._threads import holding_single_threaded_blas
 
 
-class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
+class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimator):
     """Shared fit/predict logic of the MLP estimators (not for direct use)."""
 
     _parameter_constraints: dict = {
@@ -174,6 +178,7 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
+        labels = y  # as the callbacks' hooks see them (scorers need labels)
         X, y, sample_weight = self._validate_input(X, y, sample_weight, incremental,
                                                    reset=first_pass)
         n_samples, n_features = X.shape
@@ -190,18 +195,32 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
 
+        subtasks = NO_SUBTASKS
+        if not incremental:
+            subtasks = self._begin_fit(X, labels, sample_weight)
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, incremental, validation_set)
+            self._fit_stochastic(X, y, sample_weight, incremental, validation_set,
+                                 subtasks=subtasks)
         elif self.solver == "lbfgs":
-            self._fit_lbfgs(X, y, sample_weight)
+            self._fit_lbfgs(X, y, sample_weight, subtasks=subtasks)
 
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError(NON_FINITE_MESSAGE + " Scale the data, e.g. with "
                              "sklearn.preprocessing.StandardScaler.")
+        if not incremental:
+            end_fit(self, X, labels, sample_weight)
         return self
 
+    def _reconstruction(self, params):
+        """The fitted attributes of a model holding the flat parameters ``params``
+        (callbacks' fitted_estimator)."""
+        units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        coefs, intercepts = unpack(params.astype(self.coefs_[0].dtype, copy=False),
+                                   units)
+        return {"coefs_": coefs, "intercepts_": intercepts}
+
     @holding_single_threaded_blas
-    def _fit_lbfgs(self, X, y, sample_weight):
+    def _fit_lbfgs(self, X, y, sample_weight, subtasks=NO_SUBTASKS):
         dtype = self.coefs_[0].dtype  # later calls keep the weights' dtype
         network = self._network(dtype)
         data = KernelData(X, dtype, y, sample_weight)
@@ -216,19 +235,39 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if tuple(int(v) for v in scipy.__version__.split(".")[:2]) < (1, 15):
             options["iprint"] = iprint
+        stopped = []
+
+        def callback(intermediate_result):
+            # each iteration is a callback subtask; True from a hook stops here
+            if subtasks.end(intermediate_result.x):
+                stopped.append(True)
+                raise StopIteration
+            subtasks.begin(intermediate_result.x)
+
+        x0 = network.params.astype(np.float64)
+        subtasks.begin(x0)
         opt_res = scipy.optimize.minimize(
             loss_and_gradient,
-            network.params.astype(np.float64),
+            x0,
             method="L-BFGS-B",
             jac=True,
             options=options,
+            callback=callback if subtasks.active else None,
         )
-        self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
+        subtasks.close()
+        if stopped:
+            self.n_iter_ = int(opt_res.nit)
+            warnings.warn(
+                "lbfgs: a callback stopped training after %d iteration(s); the "
+                "optimization hasn't converged yet." % self.n_iter_, ConvergenceWarning)
+        else:
+            self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
         network.params[:] = opt_res.x
         self._adopt(network)
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental, validation_set=None):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, validation_set=None,
+                        subtasks=NO_SUBTASKS):
         # The weights' dtype wins over X's on later calls (warm_start, partial_fit),
         # as in scikit-learn, which updates its weight arrays in place.
         dtype = self.coefs_[0].dtype
@@ -275,6 +314,7 @@ class BaseMultilayerPerceptron(MiniBatchMixin, BaseEstimator):
             make_validation=make_validation, validation_set=validation_set, best=best,
             watch_loss=not (self.loss == "poisson" and (y < 0).any()),
             before_run=lambda: self._adopt(network),  # the scorer reads coefs_
+            subtasks=subtasks,
         )
         self._adopt(network)
         if self.early_stopping:

@@ -13,8 +13,12 @@ import scipy.optimize
 import scipy.sparse as sp
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
+from fastgd._callbacks import NO_SUBTASKS
 from fastgd._engine import Penalty
 from fastgd._threads import holding_single_threaded_blas
+
+# The status of a run a callback stopped before its tolerance.
+STOPPED_BY_CALLBACK = 3
 
 
 def _feature_moments(X, sample_weight):
@@ -156,18 +160,20 @@ class _Objective:
 
 @holding_single_threaded_blas
 def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
-           ftol=None):
+           ftol=None, subtasks=NO_SUBTASKS):
     """Minimise ``objective`` with scipy's L-BFGS-B.
 
     ``criterion(x, objective, gx)`` returns a number that stops the run once it is
     <= ``tol`` (checked after every iteration, at the accepted point). The
-    network holds the returned point's parameters on return.
+    network holds the returned point's parameters on return. Each iteration is a
+    callback subtask of ``subtasks`` (fastgd._callbacks.Subtasks).
 
     Returns (n_iter, status): status 0 converged, 1 max_iter reached, 2 the line
-    search could not improve any more (the limit of the working precision), or the
-    scipy result for other failures.
+    search could not improve any more (the limit of the working precision),
+    STOPPED_BY_CALLBACK, or the scipy result for other failures.
     """
     cache = {}
+    stopped = []
 
     def fun(x):
         f, gx = objective(x)
@@ -182,8 +188,12 @@ def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
             print("lbfgs: objective = %.10g, criterion = %.3g"
                   % (intermediate_result.fun, cache.get("value", np.nan)))
         x = intermediate_result.x
+        if subtasks.end(lambda: _model_params(objective, x)):
+            stopped.append(True)
+            raise StopIteration
         if "x" in cache and np.array_equal(cache["x"], x) and cache["value"] <= tol:
             raise StopIteration
+        subtasks.begin(lambda: _model_params(objective, x))
 
     bounds = None
     if positive:
@@ -201,11 +211,15 @@ def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
         "ftol": 64 * np.finfo(float).eps if ftol is None else ftol,
         "maxfun": max(15000, 2 * max_iter + 100),
     }
+    subtasks.begin(lambda: _model_params(objective, x0))
     res = scipy.optimize.minimize(fun, x0, method="L-BFGS-B", jac=True, bounds=bounds,
                                   options=options, callback=callback)
+    subtasks.close()
     objective.set_model(res.x)  # the last evaluation may not be the returned point
     n_iter = int(min(res.nit, max_iter))
     if res.status in (0, 99) or cache.get("value", np.inf) <= tol:
+        if stopped and not cache.get("value", np.inf) <= tol:
+            return n_iter, STOPPED_BY_CALLBACK
         return n_iter, 0
     if res.status in (1, 2):
         return n_iter, res.status
@@ -214,7 +228,7 @@ def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
 
 @holding_single_threaded_blas
 def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbose,
-                        curvature_floor=0.0):
+                        curvature_floor=0.0, subtasks=NO_SUBTASKS):
     """Linear conjugate gradients for a quadratic ``objective`` (least squares).
 
     ``hessp(p)`` is the Hessian-vector product: the same objective's gradient at
@@ -228,7 +242,8 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
     direction up to rounding (a rank-deficient X): CG restarts from a true
     gradient instead of taking a huge step along it.
 
-    Returns (n_iter, status) as ``_lbfgs``.
+    Each iteration is a callback subtask of ``subtasks``. Returns (n_iter, status)
+    as ``_lbfgs``.
     """
     x = np.array(x0, dtype=np.float64)
     f, g = objective(x)
@@ -249,9 +264,11 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
             if n_iter >= max_iter:
                 objective.set_model(x)
                 return n_iter, 1
+            subtasks.begin(lambda: _model_params(objective, x))
             Hp = hessp(p)
             pHp = float(p @ Hp)
             if not (pHp > curvature_floor * float(p @ p) and np.isfinite(pHp)):
+                subtasks.close()
                 break  # no curvature left along p: confirm / restart below
             alpha = gg / pHp
             # f(x + a p) = f + a g.p + a^2 / 2 p.H.p, tracked as the gradient is.
@@ -263,7 +280,11 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
             objective.f_data = f - objective.penalty_value()
             if verbose:
                 print("cg: iteration %d, objective = %.10g" % (n_iter, f))
-            if criterion(x, objective, g) <= tol or f <= f_noise:
+            converged = criterion(x, objective, g) <= tol or f <= f_noise
+            if subtasks.end(objective.network.params) and not converged:
+                objective.set_model(x)
+                return n_iter, STOPPED_BY_CALLBACK
+            if converged:
                 break
             gg_new = float(g @ g)
             p = -g + (gg_new / gg) * p
@@ -277,6 +298,12 @@ def _conjugate_gradient(objective, hessp, x0, *, max_iter, tol, criterion, verbo
         if not value < 0.5 * true_value:  # (also when value is NaN)
             return n_iter, 2  # restarts no longer help: precision limit
         true_value = value
+
+
+def _model_params(objective, x):
+    """The network's flat parameters at the optimiser's point x."""
+    objective.set_model(x)
+    return objective.network.params
 
 
 def _underdetermined(X, sample_weight):
