@@ -32,6 +32,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from fastgd._callbacks import NO_SUBTASKS, Subtasks, begin_fit
+from fastgd._export import to_sklearn
 from fastgd._engine import KernelData, Optimizer, Penalty, check_finite
 from fastgd._threads import holding_single_threaded_blas
 
@@ -589,6 +590,18 @@ class MiniBatchMixin:
         if sample_weight_val is not None:
             sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
         return X_val, Y_val, sample_weight_val, labels_val
+
+    def to_sklearn(self):
+        """The genuine scikit-learn estimator this model replaces, fitted.
+
+        Same parameters and fitted attributes; it predicts the same, and its pickle
+        does not reference fastgd (see ``fastgd._export.to_sklearn``).
+
+        Returns
+        -------
+        sklearn_estimator : estimator
+        """
+        return to_sklearn(self)
 
     def _begin_fit(self, X, y, sample_weight, task_name=None, reconstruction=None):
         """Start the callbacks' root task; return the Subtasks of the solver's
