@@ -515,8 +515,9 @@ def usable_or_unfitted(fit):
 
 
 class MiniBatchMixin:
-    """The mini-batch side of every estimator: parameter storage (linear models;
-    the MLPs store theirs in their own constructor), recording an Outcome."""
+    """The mini-batch side of every estimator: storage of the shared constructor
+    parameters, the one training path (_run_minibatch), recording an Outcome, the
+    user's validation set, callbacks' subtasks, export."""
 
     def _run_minibatch(self, network, X, Y, sample_weight, *, loss, penalty,
                        incremental, stratify=None, labels=None, make_validation=None,

@@ -77,30 +77,19 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
         self.max_iter = max_iter
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
-        self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
         self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
-        self.early_stopping_metric = early_stopping_metric
-        self.max_time = max_time
-        self.warmup_epochs = warmup_epochs
+        self._set_minibatch_params(
+            batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
+            nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
+            epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
+        )
 
     # -- network plumbing --------------------------------------------------------
 

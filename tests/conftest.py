@@ -27,3 +27,41 @@ def sklearn_params(ours, ref):
     for name in set(params) - set(ref_params):
         assert params[name] == defaults[name], name
     return {name: value for name, value in params.items() if name in ref_params}
+
+
+# The four estimators, for tests that run on each of them.
+def _four():
+    import fastgd
+
+    return [fastgd.LogisticRegression, fastgd.LinearRegression, fastgd.MLPClassifier,
+            fastgd.MLPRegressor]
+
+
+FOUR_ESTIMATORS = _four()
+FOUR_IDS = [cls.__name__ for cls in FOUR_ESTIMATORS]
+
+
+def is_classifier_class(cls):
+    return cls.__name__ in ("LogisticRegression", "MLPClassifier")
+
+
+def small_problem(cls, n=120, d=4, seed=0, n_classes=2):
+    """Standard-normal X and a target for ``cls``: labels 0..n_classes-1 driven by
+    the first feature, or a noisy linear response."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, d))
+    if is_classifier_class(cls):
+        return X, np.digitize(X[:, 0] + 0.5 * rng.normal(size=n),
+                              np.linspace(-1, 1, n_classes - 1) if n_classes > 2
+                              else [0.0])
+    return X, X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+
+
+def seeded(cls, hidden=(5,), **params):
+    """``cls(**params)`` with random_state=0 and, for the MLPs, a small hidden layer."""
+    params.setdefault("random_state", 0)
+    if cls.__name__.startswith("MLP"):
+        params.setdefault("hidden_layer_sizes", hidden)
+    return cls(**params)

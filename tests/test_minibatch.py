@@ -16,30 +16,20 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 import fastgd
+from conftest import (FOUR_ESTIMATORS, FOUR_IDS, is_classifier_class, seeded,
+                      small_problem)
 from fastgd._engine import Network
 
-ESTIMATORS = [fastgd.LogisticRegression, fastgd.LinearRegression, fastgd.MLPClassifier,
-              fastgd.MLPRegressor]
-IDS = [cls.__name__ for cls in ESTIMATORS]
-
-
-def _is_classifier(cls):
-    return cls in (fastgd.LogisticRegression, fastgd.MLPClassifier)
+ESTIMATORS, IDS = FOUR_ESTIMATORS, FOUR_IDS
+_is_classifier = is_classifier_class
 
 
 def _data(cls, n=120, d=4, seed=0):
-    rng = np.random.RandomState(seed)
-    X = rng.normal(size=(n, d))
-    if _is_classifier(cls):
-        return X, (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(int)
-    return X, X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+    return small_problem(cls, n=n, d=d, seed=seed, n_classes=2)
 
 
 def _make(cls, **params):
-    params.setdefault("random_state", 0)
-    if cls in (fastgd.MLPClassifier, fastgd.MLPRegressor):
-        params.setdefault("hidden_layer_sizes", (5,))
-    return cls(**params)
+    return seeded(cls, hidden=(5,), **params)
 
 
 def _weights(est):

@@ -14,30 +14,19 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastgd
+from conftest import (FOUR_ESTIMATORS, FOUR_IDS, is_classifier_class, seeded,
+                      small_problem)
 
-ESTIMATORS = [fastgd.LogisticRegression, fastgd.LinearRegression, fastgd.MLPClassifier,
-              fastgd.MLPRegressor]
-IDS = [cls.__name__ for cls in ESTIMATORS]
-
-
-def _is_classifier(cls):
-    return cls in (fastgd.LogisticRegression, fastgd.MLPClassifier)
+ESTIMATORS, IDS = FOUR_ESTIMATORS, FOUR_IDS
+_is_classifier = is_classifier_class
 
 
-def _data(cls, n=300, d=5, seed=0, n_classes=3):
-    rng = np.random.RandomState(seed)
-    X = rng.normal(size=(n, d))
-    if _is_classifier(cls):
-        return X, np.digitize(X[:, 0] + 0.5 * rng.normal(size=n),
-                              np.linspace(-1, 1, n_classes - 1))
-    return X, X @ rng.normal(size=d) + 0.1 * rng.normal(size=n)
+def _data(cls, n=300, d=5, seed=0):
+    return small_problem(cls, n=n, d=d, seed=seed, n_classes=3)
 
 
 def _make(cls, **params):
-    params.setdefault("random_state", 0)
-    if cls in (fastgd.MLPClassifier, fastgd.MLPRegressor):
-        params.setdefault("hidden_layer_sizes", (8,))
-    return cls(**params)
+    return seeded(cls, hidden=(8,), **params)
 
 
 def _quiet(fn):
