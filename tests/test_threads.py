@@ -328,6 +328,7 @@ def test_invalid_num_threads_warns_and_falls_back(monkeypatch, value):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_invalid_num_threads_does_not_stop_a_fit(monkeypatch):
     monkeypatch.setenv("FASTGD_NUM_THREADS", "abc")
+    monkeypatch.setenv("FASTGD_MAX_SLICES", "2")  # read only when there are slices
     X = np.random.RandomState(0).normal(size=(2000, 100))
     y = (X[:, 0] > 0).astype(int)
     with pytest.warns(RuntimeWarning, match="FASTGD_NUM_THREADS"):
