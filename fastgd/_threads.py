@@ -54,11 +54,19 @@ _MAX_SLICED_PARAMS = 1 << 25
 # threads, float32, ms per epoch with 2 / 4 slices: 50k x 100 -> (100, 100, 100) tanh
 # 33.5 / 35.8; MNIST (100,) 124 / 143; 784 -> 1024, batch 1024 234 / 257): smaller
 # slices mean smaller GEMMs and one more private gradient to sum per batch. Cutting as
-# fine as the CPUs (and the per-slice minimums above) allow pays on larger machines:
-# the serial cost of s slices grows slower than s (MNIST 784 -> 100 -> 10, batch 200,
-# float32, one thread, us per batch for 1 / 2 / 4 / 8 / 16 slices: 1160 / 1243 / 1373 /
-# 1702 / 2336), so on s cores a batch takes about that over s: 1.9x, 3.4x, 5.5x, 7.9x
-# faster than one slice (see tests/test_threads.py for the model).
+# fine as the CPUs and the per-slice minimums allow pays on larger machines. Model:
+# s slices on s cores take T1(s) / s + 2 barriers per batch, T1(s) the time of the
+# same s slices on one thread (it includes summing the s private gradients, which the
+# threads share by parameter range). T1 grows much slower than s (float32, us per
+# batch, 1 / 2 / 4 / 8 / 16 slices on one thread, `benchmarks/epoch_kernel.py
+# --slices s --threads 1`, 2026-12-02): relu, MNIST 784 -> 100 -> 10, batch 200: 1160 /
+# 1243 / 1373 / 1702 / 2336, so 1.9x / 3.4x / 5.5x / 7.9x one slice; 784 -> 1024 ->
+# 10, batch 1024 (ms): 42.7 / 47.4 / 49.3 / 57.2 / 72.8, so 1.8x / 3.5x / 6.0x /
+# 9.4x; 100 -> (100, 100, 100) -> 10, batch 200: 575 / 571 / 559 / 814 / 1159, so
+# 2.0x / 4.1x / 5.7x / 7.9x (batch 200 allows 12 slices). A barrier costs microseconds, and the minimums above
+# keep a slice at >= 16 rows and >= 500k flops (~5-10 us of GEMM), so they stay
+# small. Not modelled: memory bandwidth shared by many cores (summing s gradients
+# reads s x parameters per batch), which _MAX_SLICED_PARAMS bounds.
 #
 # Small batches through one hidden layer split the hidden units, not the rows, into
 # the slices: no private gradients to sum, and each core keeps its own parameters
