@@ -23,8 +23,11 @@ the same slice cap, the same kernel build (``FASTGD_KERNELS``) and the same BLAS
 The cap is the machine's size, not the thread count, because more slices than threads
 is slower (2 threads on 2 cores, 4 slices instead of 2: 7-15% slower) while the slice
 count must not follow the thread count. The price: a process told to use fewer
-threads than it has CPUs runs more slices than threads (set ``FASTGD_MAX_SLICES`` to
-the thread count to avoid it, at the cost of reproducibility against the default).
+threads than it has CPUs runs more slices than threads, e.g. joblib workers of a
+parallel grid search, held at one thread each. On one thread, 2 / 4 / 8 / 16 slices
+cost 1.07 / 1.18 / 1.47 / 2.0 times one slice (MNIST 784 -> 100 -> 10, batch 200;
+the numbers below). Set ``FASTGD_MAX_SLICES`` to the thread count to avoid that, at
+the cost of reproducibility against runs without it.
 """
 
 import functools
@@ -58,15 +61,16 @@ _MAX_SLICED_PARAMS = 1 << 25
 # s slices on s cores take T1(s) / s + 2 barriers per batch, T1(s) the time of the
 # same s slices on one thread (it includes summing the s private gradients, which the
 # threads share by parameter range). T1 grows much slower than s (float32, us per
-# batch, 1 / 2 / 4 / 8 / 16 slices on one thread, `benchmarks/epoch_kernel.py
-# --slices s --threads 1`, 2026-12-02): relu, MNIST 784 -> 100 -> 10, batch 200: 1160 /
-# 1243 / 1373 / 1702 / 2336, so 1.9x / 3.4x / 5.5x / 7.9x one slice; 784 -> 1024 ->
+# batch, 1 / 2 / 4 / 8 / 16 slices on one thread, interleaved in one process, as
+# `benchmarks/epoch_kernel.py --slices s --threads 1` does, 2026-12-02): relu,
+# MNIST 784 -> 100 -> 10, batch 200: 1160 / 1243 / 1373 / 1702 / 2336, so 1.9x / 3.4x / 5.5x / 7.9x one slice; 784 -> 1024 ->
 # 10, batch 1024 (ms): 42.7 / 47.4 / 49.3 / 57.2 / 72.8, so 1.8x / 3.5x / 6.0x /
 # 9.4x; 100 -> (100, 100, 100) -> 10, batch 200: 575 / 571 / 559 / 814 / 1159, so
-# 2.0x / 4.1x / 5.7x / 7.9x (batch 200 allows 12 slices). A barrier costs microseconds, and the minimums above
-# keep a slice at >= 16 rows and >= 500k flops (~5-10 us of GEMM), so they stay
-# small. Not modelled: memory bandwidth shared by many cores (summing s gradients
-# reads s x parameters per batch), which _MAX_SLICED_PARAMS bounds.
+# 2.0x / 4.1x / 5.7x / 7.9x (batch 200 allows 12 slices). A barrier costs
+# microseconds, and the minimums above keep a slice at >= 16 rows and >= 500k flops
+# (~5-10 us of GEMM), so barriers stay small. Not modelled: memory bandwidth shared
+# by many cores (summing s gradients reads s x parameters per batch), which
+# _MAX_SLICED_PARAMS bounds.
 #
 # Small batches through one hidden layer split the hidden units, not the rows, into
 # the slices: no private gradients to sum, and each core keeps its own parameters
@@ -149,7 +153,8 @@ def _cgroup_dirs(proc_cgroup, mountinfo):
             hierarchy, controllers, path = entry
             if fstype == "cgroup2" and hierarchy == "0" and not controllers:
                 version = 2
-            elif fstype == "cgroup" and "cpu" in controllers.split(",") and "cpu" in options:
+            elif (fstype == "cgroup" and "cpu" in controllers.split(",")
+                  and "cpu" in options):
                 version = 1
             else:
                 continue

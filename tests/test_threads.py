@@ -120,7 +120,8 @@ def test_cgroup_without_quota_or_files(tmp_path, version):
     files = _cgroup_tree(tmp_path, version, "/a", {"/": (None, 100000),
                                                    "/a": (None, 100000)})
     assert _threads._cgroup_cpu_limit(*files) is None
-    assert _threads._cgroup_cpu_limit(str(tmp_path / "none"), str(tmp_path / "none")) is None
+    missing = str(tmp_path / "none")
+    assert _threads._cgroup_cpu_limit(missing, missing) is None
 
 
 def test_cgroup_of_a_container(tmp_path):
