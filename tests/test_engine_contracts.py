@@ -95,6 +95,7 @@ def test_ctrl_c_in_a_unit_split_epoch(monkeypatch):
     Y = np.eye(2)[rng.randint(2, size=1000)]
     params = rng.normal(size=50 * 128 + 128 * 2 + 128 + 2)
     monkeypatch.setenv("FASTGD_NUM_THREADS", "2")
+    monkeypatch.setenv("FASTGD_MAX_SLICES", "2")  # 2 parts on any machine
     monkeypatch.setattr(_threads, "idle_cores", lambda: 2)
     assert _threads.splits_units(units, 32, _threads.slices_for(units, 32))
     net = _engine.Network(units, "relu", "softmax", params.copy())

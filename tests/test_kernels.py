@@ -485,13 +485,7 @@ def test_unit_split_rejects_bad_calls():
         _engine._kernels.train_epoch(*wrong_state)
 
 
-def test_slices_depend_on_shape_only():
-    from fastgd._threads import slices_for
-
-    assert slices_for([100, 100, 10], 200) == 2
-    assert slices_for([784, 1024, 10], 1024) == 2
-    assert slices_for([100, 100, 10], 32) == 2
-    assert slices_for([10, 5, 2], 200) == 1
+# The slice policy's properties (not its numbers): tests/test_threads.py.
 
 
 # --- element-wise functions (fastgd/_vmath.h) -------------------------------------

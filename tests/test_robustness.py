@@ -9,7 +9,7 @@
   middle of partial_fit resumes exactly as one that never left memory.
 * The same random_state gives bit-identical models run to run, and across thread
   counts: the engine cuts each batch into row slices chosen from the problem's shape
-  alone (``fastgd._threads.slices_for``), and threads only share those slices.
+  and the slice cap (``fastgd._threads.slices_for``), and threads only share them.
 
 Estimators are listed once in ``ESTIMATORS``; a new one joins with one line.
 """
@@ -414,44 +414,51 @@ def test_same_random_state_same_model(pair, solver):
 
 
 def _fit_with_threads(cls, params, X, y, n_threads, monkeypatch):
-    """Fit with FASTGD_NUM_THREADS=n_threads, recording the thread counts used."""
-    used = []
+    """Fit with FASTGD_NUM_THREADS=n_threads and at most 4 slices whatever the
+    machine, recording the thread counts used and the slice counts of the epochs
+    and full-batch gradients."""
+    used, slices = [], []
     real = {name: getattr(_engine._kernels, name)
             for name in ("train_epoch", "loss_gradient", "forward")}
 
     def spy(name):
         def call(*args, **options):
             used.append(args[-1])  # every kernel takes n_threads last (positionally)
+            if name != "forward":  # ... and the others n_slices before it
+                slices.append(args[-2])
             return real[name](*args, **options)
         return call
 
     with monkeypatch.context() as m:
         m.setenv("FASTGD_NUM_THREADS", str(n_threads))
+        m.setenv("FASTGD_MAX_SLICES", "4")
         m.setattr(_threads, "idle_cores", lambda: n_threads)
         for name in real:
             m.setattr(_engine._kernels, name, spy(name))
         est = _make(cls, **params).fit(X, y)
         out = outputs(est, X)
-    return est, out, set(used)
+    return est, out, set(used), set(slices)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 @pytest.mark.parametrize("pair", ESTIMATORS, ids=_ids(ESTIMATORS))
 def test_bit_identical_across_thread_counts(pair, solver, monkeypatch):
     ours_cls, _, kwargs = pair[:3]
+    mlp = "hidden_layer_sizes" in ours_cls().get_params()
     # 2000 x 100, hidden 100, batch 200: several slices per batch.  The full-batch
-    # gradient (lbfgs) and predict split into blocks first, so lbfgs gets more rows.
-    X, y = _big(is_classifier(ours_cls()), n=8000 if solver == "lbfgs" else 2000)
-    params = {**kwargs, "hidden_layer_sizes": (100,), "batch_size": 200,
+    # gradient (lbfgs) and predict split into blocks first, so lbfgs gets more rows;
+    # a linear model does ~100x less work per row, so its batches need more rows.
+    X, y = _big(is_classifier(ours_cls()),
+                n=8000 if solver == "lbfgs" or not mlp else 2000)
+    params = {**kwargs, "hidden_layer_sizes": (100,), "batch_size": 200 if mlp else 2000,
               "max_iter": 2 if solver != "lbfgs" else 4, "solver": solver}
-    one, out_one, used_one = _fit_with_threads(ours_cls, params, X, y, 1, monkeypatch)
-    two, out_two, used_two = _fit_with_threads(ours_cls, params, X, y, 2, monkeypatch)
-    units = [X.shape[1]] + [p.shape[-1] for p in _params(one)[: len(_params(one)) // 2]]
-    if len(units) > 2:  # the MLPs: several slices, so both threads had work
-        assert _threads.slices_for(units, 200) > 1
-        if solver == "lbfgs":
-            assert X.shape[0] > _engine.block_rows(units, X.shape[0])
-        assert 2 in used_two
+    one, out_one, used_one, slices_one = _fit_with_threads(ours_cls, params, X, y, 1,
+                                                           monkeypatch)
+    two, out_two, used_two, slices_two = _fit_with_threads(ours_cls, params, X, y, 2,
+                                                           monkeypatch)
+    # Several slices, so both threads had work; the same slices on 1 and 2 threads.
+    assert max(slices_two) > 1 and slices_one == slices_two
+    assert 2 in used_two
     assert used_one == {1}
     _assert_identical(_params(one), _params(two))
     _assert_identical(out_one, out_two)
