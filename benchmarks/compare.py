@@ -2,8 +2,9 @@
 
 Run from the repository root (fastgd built and importable)::
 
-    python benchmarks/compare.py --quick                 # < 2 minutes
-    python benchmarks/compare.py                         # full grid, ~10 minutes
+    python benchmarks/compare.py --quick                 # a few minutes (torch.compile included)
+    python benchmarks/compare.py                         # full grid, ~10 minutes + compilation
+    python benchmarks/compare.py --libraries fastgd sklearn torch-eager   # no torch.compile
     python benchmarks/compare.py --threads 2 --out /tmp/cmp --only mnist
 
 Writes ``DIR/results.md`` (also printed), ``DIR/results.json`` and, when
@@ -916,7 +917,7 @@ def parse_args(argv):
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="10k rows, 5 configurations, short sweep (< 2 minutes)")
+                        help="10k rows, 5 configurations, short sweep (a few minutes)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--rounds", type=int, default=None,

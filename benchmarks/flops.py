@@ -117,4 +117,5 @@ def check_rates(rows, tolerance=0.0):
                           for label, rate, peak in bad)
         raise RateAbovePeak(
             "measured GEMM rate above the GEMM peak measured in the same run - the FLOP "
-            "count (benchmarks/flops.py) does not match the work done:\n" + lines)
+            "count (benchmarks/flops.py) does not match the work done (or the peak was "
+            "measured while other processes held the cores: see 'other load'):\n" + lines)
