@@ -676,6 +676,8 @@ def run_block(cfg, threads, rounds, libraries, settle=SETTLE_SECONDS, compile_lo
         One record per library: per-epoch times of every round, median,
         GFLOP/s, loss, accuracy, memory, load average, speed-ups over the others.
     """
+    if compile_log is None:
+        compile_log = {"budget": float("inf"), "spent": 0.0, "skipped": None}
     X, y = load_data(cfg)
     units = layer_units(cfg, X, y)
     work = flops.epoch_gemm_flops(units, len(X))
