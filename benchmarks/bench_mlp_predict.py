@@ -41,8 +41,9 @@ def _time(benchmark, epoch_times, label, library, func, setup=None):
         benchmark.pedantic(func, rounds=ROUNDS, iterations=1, warmup_rounds=1)
     else:
         benchmark.pedantic(func, setup=setup, rounds=ROUNDS, warmup_rounds=1)
-    stats = benchmark.stats.stats
-    epoch_times[label, library] = (stats.median, stats.min)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        stats = benchmark.stats.stats
+        epoch_times[label, library] = (stats.median, stats.min)
 
 
 @pytest.mark.parametrize("threads", [1, 2], ids=lambda t: f"threads{t}")

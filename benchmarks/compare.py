@@ -2,8 +2,9 @@
 
 Run from the repository root (fastgd built and importable)::
 
-    python benchmarks/compare.py --quick                 # < 2 minutes
-    python benchmarks/compare.py                         # full grid, ~10 minutes
+    python benchmarks/compare.py --quick                 # a few minutes (torch.compile included)
+    python benchmarks/compare.py                         # full grid, ~10 minutes + compilation
+    python benchmarks/compare.py --libraries fastgd sklearn torch-eager   # no torch.compile
     python benchmarks/compare.py --threads 2 --out /tmp/cmp --only mnist
 
 Writes ``DIR/results.md`` (also printed), ``DIR/results.json`` and, when
@@ -28,7 +29,7 @@ breast_cancer.
   The sgd rows use ``solver="sgd", momentum=0.9, nesterovs_momentum=True,
   learning_rate_init=1e-2`` (the default 1e-3 leaves them at chance level
   after a few epochs); all rows use the default ``alpha=1e-4``.
-* PyTorch (CPU, when importable): a plain ``nn.Sequential`` of ``nn.Linear``
+* PyTorch eager (CPU, when importable; column "torch eager"): a plain ``nn.Sequential`` of ``nn.Linear``
   and the same activation, started from the very weights scikit-learn draws
   (Glorot uniform from ``RandomState(0)``); ``F.cross_entropy`` on the logits
   (= softmax + log loss, as scikit-learn), or for two classes one output unit
@@ -38,8 +39,17 @@ breast_cancer.
   implementation; no ``weight_decay``); scikit-learn's L2 term is added to the
   weight gradients as scikit-learn does (``alpha * W / batch_rows``, biases
   not penalised); a manual mini-batch loop over ``torch.randperm`` (no
-  DataLoader). Only the ``k`` epochs are timed (model and optimizer creation
-  are not, they cost microseconds).
+  DataLoader). Only the ``k`` epochs are timed (resetting the weights and
+  creating the optimizer are not, they cost microseconds).
+* ``torch.compile`` (column "torch.compile"): the same loop with the model
+  wrapped in ``torch.compile(model)`` (default mode, inductor), compiled afresh
+  in each block (``torch._dynamo.reset()``: inductor bakes the thread count into
+  its kernels) during the untimed warm-up epoch; "compile s" is that warm-up
+  epoch's time (compilation, a recompile for a smaller last batch, one epoch).
+  Compilation is slow on 2 cores, so it has a budget (``--compile-budget``
+  seconds of warm-up in all): once spent, or if compiling fails, the column is
+  skipped for the remaining blocks and the reason is printed and written to the
+  report.
 
 Rounds: one untimed 1-epoch warm-up fit per library (which also measures
 memory), then ``--rounds`` timed rounds; in each round every library fits once
@@ -50,12 +60,19 @@ the median over rounds of the time per epoch.
 
 Derived numbers:
 
-* GFLOP/s = ``6 * n_samples * sum(fan_in * fan_out)`` per epoch (forward,
-  backward and weight gradient GEMMs of every layer, output layer included)
-  divided by the median epoch time.
-* % GEMM peak: GFLOP/s over the best square matmul rate measured in the same
-  run (numpy and torch, ``--gemm-size``, best of 3) at the same thread count
-  and dtype.
+* GFLOP/s = GEMM flops of one epoch, ``n_samples * (4 * d * h1 + 6 * sum of
+  later fan_in * fan_out)`` (forward and weight-gradient products of every
+  layer, input-gradient products of every layer but the first, which nobody
+  computes; ``benchmarks/flops.py``), divided by the median epoch time.
+  Element-wise work (activations, loss, optimizer) is not counted.
+* GEMM peak: the best matrix-product rate measured in the same run at the same
+  thread count and dtype: numpy (and torch) ``--gemm-size`` squares at the start
+  and the end of the run, and numpy running one mini-batch's products at the
+  shapes of every configuration of the run. % GEMM peak = GFLOP/s / that peak;
+  % shapes = GFLOP/s / numpy's rate on this configuration's own products
+  (whole-batch shapes, one call each, in sequence). A GFLOP/s above the GEMM
+  peak stops the run with an error (after writing the report): the count
+  would be wrong.
 * speed-up vs X = median epoch time of X / median epoch time of this row
   (above 1: this row is faster).
 * train loss / train acc: log loss (no penalty) and accuracy on the whole
@@ -121,6 +138,11 @@ except ImportError:  # PyTorch is optional
     torch = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import flops  # noqa: E402  (benchmarks/flops.py: the FLOP count and GEMM rates)
+
+LIBRARIES = ["fastgd", "sklearn", "torch-eager", "torch-compile"]
+LABELS = {"torch-eager": "torch eager", "torch-compile": "torch.compile"}
 SETTLE_SECONDS = 0.1  # pause between contenders: OpenBLAS threads spin ~0.1 s
 SWEEP_BATCHES = (32, 64, 128, 256, 512)
 
@@ -270,11 +292,6 @@ def layer_units(cfg, X, y):
     return [X.shape[1], *cfg.hidden, 1 if n_classes == 2 else n_classes]
 
 
-def flops_per_epoch(units, n_samples):
-    """6 x n_samples x sum(fan_in x fan_out): the GEMM work of one epoch."""
-    return 6 * n_samples * sum(a * b for a, b in itertools.pairwise(units))
-
-
 # ----------------------------------------------------------------------------
 # Machine limits
 # ----------------------------------------------------------------------------
@@ -282,15 +299,14 @@ def flops_per_epoch(units, n_samples):
 
 def gemm_rate(dtype, size, repeats=3, use_torch=False):
     """Best GFLOP/s of a ``size``^3 matrix product (numpy or torch) in ``dtype``."""
+    if not use_torch:
+        return flops.square_gemm_rate(size, dtype, repeats)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size)).astype(dtype)
     b = rng.standard_normal((size, size)).astype(dtype)
     c = np.empty_like(a)
-    if use_torch:
-        a, b, c = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
-        product = lambda: torch.matmul(a, b, out=c)
-    else:
-        product = lambda: np.matmul(a, b, out=c)
+    a, b, c = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
+    product = lambda: torch.matmul(a, b, out=c)
     product()  # warm-up: thread start-up, page faults
     best = min(_timed(product) for _ in range(repeats))
     return 2 * size**3 / best / 1e9
@@ -516,21 +532,34 @@ def torch_epoch(model, optimizer, weights, X, y, batch_size, alpha, generator):
     return total / n
 
 
-def torch_runner(cfg, X, y, alpha=1e-4):
-    """A run(epochs) callable training the torch twin; only the epoch loop is timed."""
+def torch_runner(cfg, X, y, compile=False, alpha=1e-4):
+    """A run(epochs) callable training the torch twin; only the epoch loop is timed.
+
+    One model per block, its weights reset to scikit-learn's initial ones and a
+    new optimizer at every run. ``compile=True`` trains through
+    ``torch.compile(model)``, compiled afresh (``torch._dynamo.reset()``) under
+    the block's thread limit, at the first run.
+    """
     dtype = torch.float32 if X.dtype == np.float32 else torch.float64
     X_t = torch.from_numpy(X)  # shares memory, no copy
     y_t = torch.from_numpy(y)
     units = layer_units(cfg, X, y)
+    model = torch_model(units, cfg.activation, dtype)
+    initial = [p.detach().clone() for p in model.parameters()]
+    weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
+    if compile:
+        torch._dynamo.reset()
+    forward = torch.compile(model) if compile else model
 
     def run(epochs):
-        model = torch_model(units, cfg.activation, dtype)
+        with torch.no_grad():
+            for p, p0 in zip(model.parameters(), initial):
+                p.copy_(p0)
         optimizer = torch_optimizer(model.parameters(), cfg.solver, cfg.learning_rate)
-        weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
         generator = torch.Generator().manual_seed(0)
         start = time.perf_counter()
         for _ in range(epochs):
-            torch_epoch(model, optimizer, weights, X_t, y_t, cfg.batch_size, alpha, generator)
+            torch_epoch(forward, optimizer, weights, X_t, y_t, cfg.batch_size, alpha, generator)
         elapsed = time.perf_counter() - start
         linears = [m for m in model if isinstance(m, torch.nn.Linear)]
         coefs = [m.weight.detach().numpy().T.copy() for m in linears]
@@ -545,9 +574,11 @@ def runners(cfg, X, y, libraries):
     make = {
         "fastgd": lambda: estimator_runner(fastgd.MLPClassifier, cfg, X, y),
         "sklearn": lambda: estimator_runner(SkMLPClassifier, cfg, X, y),
-        "torch": lambda: torch_runner(cfg, X, y),
+        "torch-eager": lambda: torch_runner(cfg, X, y),
+        "torch-compile": lambda: torch_runner(cfg, X, y, compile=True),
     }
-    return {lib: make[lib]() for lib in libraries if lib != "torch" or torch is not None}
+    return {lib: make[lib]() for lib in libraries
+            if not lib.startswith("torch") or torch is not None}
 
 
 # ----------------------------------------------------------------------------
@@ -604,8 +635,9 @@ def warm_up(libraries):
     for dtype in ("float32", "float64"):
         cfg = Config("classification", 2000, (16,), "relu", "adam", 100, dtype, 1)
         X, y = load_data(cfg)
-        for run in runners(cfg, X, y, libraries).values():
-            run(1)
+        for lib, run in runners(cfg, X, y, libraries).items():
+            if lib != "torch-compile":  # compiled per block, in run_block
+                run(1)
 
 
 def cpu_snapshot():
@@ -631,8 +663,12 @@ def other_load(start, end):
     return max(0.0, ((end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0]))
 
 
-def run_block(cfg, threads, rounds, libraries, settle=SETTLE_SECONDS):
+def run_block(cfg, threads, rounds, libraries, settle=SETTLE_SECONDS, compile_log=None):
     """Warm-up + memory fit, then ``rounds`` interleaved timed rounds of one config.
+
+    ``compile_log``: dict with "budget" and "spent" seconds of torch.compile
+    warm-ups and "skipped" (the reason, once torch.compile is dropped for the
+    rest of the run); updated here.
 
     Returns
     -------
@@ -640,18 +676,44 @@ def run_block(cfg, threads, rounds, libraries, settle=SETTLE_SECONDS):
         One record per library: per-epoch times of every round, median,
         GFLOP/s, loss, accuracy, memory, load average, speed-ups over the others.
     """
+    if compile_log is None:
+        compile_log = {"budget": float("inf"), "spent": 0.0, "skipped": None}
     X, y = load_data(cfg)
     units = layer_units(cfg, X, y)
-    flops = flops_per_epoch(units, len(X))
+    work = flops.epoch_gemm_flops(units, len(X))
     records = {}
     snapshot = cpu_snapshot()
     with thread_limit(threads):
+        shape_rate = flops.numpy_gemm_rate(flops.batch_gemm_shapes(units, cfg.batch_size),
+                                           cfg.dtype)
         runs = runners(cfg, X, y, libraries)
-        for lib, run in runs.items():  # warm-up, measuring memory
+        for lib, run in list(runs.items()):  # warm-up, measuring memory
             time.sleep(settle)
-            _, rss_mb, traced_mb = measure_memory(functools.partial(run, 1))
+            began = time.perf_counter()
+            try:
+                _, rss_mb, traced_mb = measure_memory(functools.partial(run, 1))
+            except Exception as exc:  # torch.compile can fail (no compiler, ...)
+                if lib != "torch-compile":
+                    raise
+                compile_log["skipped"] = f"torch.compile failed: {type(exc).__name__}: {exc}"
+                print("    " + compile_log["skipped"], flush=True)
+                del runs[lib]
+                continue
+            warm = time.perf_counter() - began
             records[lib] = {"library": lib, "times": [], "rss_mb": rss_mb,
-                            "traced_mb": None if lib == "torch" else traced_mb}
+                            "traced_mb": None if lib.startswith("torch") else traced_mb,
+                            "compile_s": warm if lib == "torch-compile" else None}
+            if lib == "torch-compile":
+                compile_log["spent"] += warm
+                print(f"    torch.compile warm-up epoch {warm:.1f} s "
+                      f"({compile_log['spent']:.0f} s of {compile_log['budget']:.0f} s budget)",
+                      flush=True)
+                if compile_log["spent"] > compile_log["budget"]:
+                    compile_log["skipped"] = (
+                        f"torch.compile skipped after {cfg.name} {cfg.dtype} {threads} thread(s): "
+                        f"its warm-ups (compilation) took {compile_log['spent']:.0f} s, over "
+                        f"the --compile-budget of {compile_log['budget']:.0f} s")
+                    print("    " + compile_log["skipped"], flush=True)
         order = list(runs)
         for r in range(rounds):
             for lib in order[r % len(order):] + order[:r % len(order)]:
@@ -669,11 +731,11 @@ def run_block(cfg, threads, rounds, libraries, settle=SETTLE_SECONDS):
         coefs, intercepts = rec.pop("weights")
         loss, acc = evaluate(coefs, intercepts, cfg.activation, X, y)
         median = statistics.median(rec["times"])
-        gflops = flops / median / 1e9
+        gflops = work / median / 1e9
         rec.update(config=cfg.name, cfg=asdict(cfg), threads=threads, median_s=median,
                    spread=max(rec["times"]) / min(rec["times"]) - 1, gflops=gflops,
                    loss=loss, accuracy=acc, loadavg_1min=load, other_cores=others,
-                   flops_per_epoch=flops, units=units)
+                   gemm_flops_per_epoch=work, units=units, shape_gemm_gflops=shape_rate)
         out.append(rec)
     for rec in out:
         rec["speedup_vs"] = {o["library"]: o["median_s"] / rec["median_s"]
@@ -694,18 +756,22 @@ def _fmt(value, spec, missing="-"):
 def results_table(records, libraries):
     """Markdown table, one row per (configuration, dtype, threads, library)."""
     peers = [lib for lib in libraries if any(r["library"] == lib for r in records)]
-    head = (["config", "dtype", "thr", "library", "s/epoch", "spread", "GFLOP/s",
-             "% GEMM peak"] + [f"speed-up vs {p}" for p in peers]
-            + ["train loss", "train acc", "peak RSS MB", "traced MB", "other load"])
+    head = (["config", "dtype", "thr", "library", "s/epoch", "spread", "GEMM GFLOP/s",
+             "% GEMM peak", "% shapes"] + [f"speed-up vs {LABELS.get(p, p)}" for p in peers]
+            + ["train loss", "train acc", "peak RSS MB", "traced MB", "compile s",
+               "other load"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
-        row = [r["config"], r["cfg"]["dtype"], str(r["threads"]), r["library"],
+        row = [r["config"], r["cfg"]["dtype"], str(r["threads"]),
+               LABELS.get(r["library"], r["library"]),
                f"{r['median_s']:.4f}", f"{100 * r['spread']:.0f}%", f"{r['gflops']:.1f}",
-               f"{100 * r['peak_fraction']:.1f}%"]
+               f"{100 * r['peak_fraction']:.1f}%",
+               f"{100 * r['gflops'] / r['shape_gemm_gflops']:.0f}%"]
         row += ["-" if p == r["library"] else _fmt(r["speedup_vs"].get(p), ".2f")
                 for p in peers]
         row += [f"{r['loss']:.4f}", f"{r['accuracy']:.4f}", _fmt(r["rss_mb"], ".1f"),
-                _fmt(r["traced_mb"], ".1f"), _fmt(r.get("other_cores"), ".2f")]
+                _fmt(r["traced_mb"], ".1f"), _fmt(r.get("compile_s"), ".1f"),
+                _fmt(r.get("other_cores"), ".2f")]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -750,7 +816,7 @@ def plot_sweep(records, path):
     for lib in dict.fromkeys(r["library"] for r in records):
         points = sorted((r["cfg"]["batch_size"], r["median_s"])
                         for r in records if r["library"] == lib)
-        ax.plot(*zip(*points), marker="o", label=lib)
+        ax.plot(*zip(*points), marker="o", label=LABELS.get(lib, lib))
     first = records[0]
     ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="seconds per epoch",
            title=f"{first['config'].rsplit(' b', 1)[0]} float32, {first['threads']} thread(s)")
@@ -764,9 +830,10 @@ def plot_sweep(records, path):
     return True
 
 
-def write_report(out_dir, info, limits, records, sweep, plotted, args, elapsed):
+def write_report(out_dir, info, limits, records, sweep, plotted, args, elapsed,
+                 notes=()):
     """Write results.md and results.json; return the Markdown text."""
-    libraries = ["fastgd", "sklearn", "torch"]
+    libraries = LIBRARIES
     md = [
         "# fastgd vs scikit-learn vs PyTorch: MLP training epochs",
         "",
@@ -776,8 +843,15 @@ def write_report(out_dir, info, limits, records, sweep, plotted, args, elapsed):
          f"numpy {info['numpy']}, scikit-learn {info['sklearn']}, torch {info['torch']}."),
         "",
         ("Time per epoch: fastgd/sklearn = whole `fit(max_iter=k)` / k; torch = epoch "
-         "loop / k; median over rounds, contenders interleaved; spread = max/min - 1 over "
-         "rounds. speed-up vs X = X's s/epoch / this row's. Loss/accuracy: on the "
+         "loop / k (torch eager: plain PyTorch; torch.compile: the same loop through "
+         "torch.compile(model), compiled in an untimed warm-up epoch, 'compile s'); median "
+         "over rounds, contenders interleaved; spread = max/min - 1 over "
+         "rounds. speed-up vs X = X's s/epoch / this row's. GEMM GFLOP/s = n * (4 d h1 + "
+         "6 * sum of later fan_in fan_out) per epoch (benchmarks/flops.py: no input "
+         "gradient for the first layer) / s per epoch; % GEMM peak = of the best GEMM rate "
+         "measured in this run at the same threads and dtype (squares and every "
+         "configuration's batch shapes, numpy; squares, torch); % shapes = of numpy's rate "
+         "on this configuration's own batch products. Loss/accuracy: on the "
          "training set, same numpy forward pass for all three. peak RSS = growth of VmHWM "
          "during a 1-epoch warm-up fit; traced = tracemalloc peak (numpy allocations "
          "only, so not for torch). other load = cores kept busy by other processes "
@@ -788,6 +862,10 @@ def write_report(out_dir, info, limits, records, sweep, plotted, args, elapsed):
         "## Machine limits (GFLOP/s, GB/s)",
         "",
         limits_table(limits["start"], limits.get("end")),
+        "",
+        "GEMM peak used for % GEMM peak (GFLOP/s): " + ", ".join(
+            f"{k.replace(' ', ' thread(s) ')} {v:.1f}" for k, v in limits["peak"].items()),
+        *([""] + [f"- {n}" for n in notes] if notes else []),
         "",
         "## Grid",
         "",
@@ -815,34 +893,52 @@ def write_report(out_dir, info, limits, records, sweep, plotted, args, elapsed):
 def add_peak_fractions(records, limits):
     """Set each record's ``gemm_peak`` and ``peak_fraction`` (GFLOP/s / peak).
 
-    The peak is the best GEMM rate of numpy and torch at the record's thread
-    count and dtype, measured at the start or at the end of the run.
+    The peak is the best GEMM rate at the record's thread count and dtype measured
+    in this run: the numpy and torch squares at the start and the end, and numpy on
+    the batch products of every configuration (``shape_gemm_gflops``). Also sets
+    ``limits["peak"]``: {"threads dtype": peak}.
     """
+    peaks = {}
+    for entry in (limits["start"], limits["end"]):
+        for threads, values in entry.items():
+            for key, value in values.items():
+                for dtype in ("float32", "float64"):
+                    if key.endswith("gemm_" + dtype):
+                        k = (int(threads), dtype)
+                        peaks[k] = max(peaks.get(k, 0.0), value)
     for rec in records:
-        rates = [value for entry in limits.values()
-                 for key, value in entry[str(rec["threads"])].items()
-                 if key.endswith("gemm_" + rec["cfg"]["dtype"])]
-        rec["gemm_peak"] = max(rates)
+        k = (rec["threads"], rec["cfg"]["dtype"])
+        peaks[k] = max(peaks.get(k, 0.0), rec["shape_gemm_gflops"])
+    for rec in records:
+        rec["gemm_peak"] = peaks[(rec["threads"], rec["cfg"]["dtype"])]
         rec["peak_fraction"] = rec["gflops"] / rec["gemm_peak"]
+    limits["peak"] = {f"{t} {d}": v for (t, d), v in sorted(peaks.items())}
 
 
 def parse_args(argv):
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="10k rows, 5 configurations, short sweep (< 2 minutes)")
+                        help="10k rows, 5 configurations, short sweep (a few minutes)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--rounds", type=int, default=None,
                         help="timed rounds per block (default 5, quick 3)")
-    parser.add_argument("--libraries", nargs="+", default=["fastgd", "sklearn", "torch"],
-                        choices=["fastgd", "sklearn", "torch"])
+    parser.add_argument("--libraries", nargs="+", default=LIBRARIES,
+                        choices=LIBRARIES + ["torch"],
+                        help="torch = torch-eager (default: all four)")
+    parser.add_argument("--compile-budget", type=float, default=600.0,
+                        help="seconds of torch.compile warm-ups (compilation) in all, "
+                             "after which torch.compile is skipped (default 600)")
     parser.add_argument("--only", default=None,
                         help="run only configurations whose name contains this text")
     parser.add_argument("--no-sweep", action="store_true", help="skip the batch-size sweep")
     parser.add_argument("--gemm-size", type=int, default=None,
                         help="square GEMM size for the peak (default 2048, quick 1024)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.libraries = list(dict.fromkeys(
+        "torch-eager" if lib == "torch" else lib for lib in args.libraries))
+    return args
 
 
 def main(argv=None):
@@ -864,12 +960,19 @@ def main(argv=None):
     warm_up(args.libraries)
     configs = [c for c in grid(args.quick) if args.only is None or args.only in c.name]
     records = []
+    compile_log = {"budget": args.compile_budget, "spent": 0.0, "skipped": None}
+
+    def block(cfg, threads):
+        libraries = [lib for lib in args.libraries
+                     if lib != "torch-compile" or not compile_log["skipped"]]
+        return run_block(cfg, threads, args.rounds, libraries, compile_log=compile_log)
+
     for cfg in configs:
         for threads in args.threads:
             print(f"[{time.perf_counter() - began:5.0f} s] {cfg.name} {cfg.dtype}, "
                   f"{threads} thread(s), {cfg.epochs} epoch(s) x {args.rounds} rounds",
                   flush=True)
-            records += run_block(cfg, threads, args.rounds, args.libraries)
+            records += block(cfg, threads)
 
     sweep = []
     if not args.no_sweep:
@@ -879,20 +982,29 @@ def main(argv=None):
                     if r["threads"] == threads and Config(**r["cfg"]) == cfg]
             print(f"[{time.perf_counter() - began:5.0f} s] sweep: {cfg.name}, "
                   f"{threads} thread(s)" + (" (from the grid)" if done else ""), flush=True)
-            sweep += done or run_block(cfg, threads, args.rounds, args.libraries)
+            sweep += done or block(cfg, threads)
 
     limits["end"] = machine_limits(args.threads, gemm_size, bw_mb)
     add_peak_fractions(records + sweep, limits)
     os.makedirs(args.out, exist_ok=True)
     plotted = bool(sweep) and plot_sweep(sweep, os.path.join(args.out, "epoch_time_vs_batch.png"))
     info["load_end"] = os.getloadavg()[0]
+    notes = []
+    if "torch-compile" in args.libraries and torch is not None:
+        notes.append(f"torch.compile warm-ups (compilation + 1 epoch) took "
+                     f"{compile_log['spent']:.0f} s in all"
+                     + (f"; {compile_log['skipped']}" if compile_log["skipped"] else ""))
     text = write_report(args.out, info, limits, records, sweep, plotted, argv,
-                        time.perf_counter() - began)
+                        time.perf_counter() - began, notes)
     print(text)
     if sweep and not plotted:
         print("no plot: matplotlib is not importable")
     print(f"wrote {args.out}/results.md, results.json"
           + (", epoch_time_vs_batch.png" if plotted else ""))
+    # A GEMM rate above the GEMM peak means the FLOP count is wrong: fail loudly.
+    flops.check_rates((f"{r['config']} {r['cfg']['dtype']} {r['threads']} thread(s) "
+                       f"{r['library']}", r["gflops"], r["gemm_peak"])
+                      for r in records + sweep)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,17 @@ import pytest
 _TIMES_KEY = pytest.StashKey[dict]()
 
 
+def pytest_collect_file(file_path, parent):
+    """Collect ``bench_*.py`` when the folder is named (``pytest benchmarks``).
+
+    pytest's ``python_files`` (``test_*.py``) skips them otherwise; a file named on
+    the command line is collected by pytest itself, so not twice here.
+    """
+    if (file_path.suffix == ".py" and file_path.name.startswith("bench_")
+            and not parent.session.isinitpath(file_path)):
+        return pytest.Module.from_parent(parent, path=file_path)
+
+
 @pytest.fixture(scope="session")
 def epoch_times(request):
     """dict: (configuration label, library) -> (median, min) seconds per epoch."""
