@@ -33,6 +33,8 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
+from fastgd._threads import idle_cores, single_threaded_blas
+
 # A float64 block of about 8 MB: large enough for BLAS-3 speed and two threads,
 # small against the data. (1e6 x 200: 4096 .. 32768 rows ran within 10%.)
 _BLOCK_BYTES = 1 << 23
@@ -41,6 +43,8 @@ _BLOCK_BYTES = 1 << 23
 _GRAM_COND_PLAIN = 1e3
 _GRAM_COND_MAX = 1e5
 _MAX_REFINE = 3
+# Below this many flops (n p^2) BLAS runs on one thread.
+_THREADED_FLOPS = 1e9
 
 
 class LstsqResult(NamedTuple):
@@ -63,7 +67,8 @@ class LstsqResult(NamedTuple):
 def _power_of_two_scale(A):
     """A power of two bringing max |A| near 1 when A's squares would overflow."""
     data = A.data if sp.issparse(A) else A
-    amax = float(np.max(np.abs(data), initial=0.0))
+    # (max and -min, not abs: no temporary the size of A)
+    amax = max(float(np.max(data, initial=0.0)), -float(np.min(data, initial=0.0)))
     if not amax > 2.0**400:
         return 1.0
     return float(2.0 ** -np.ceil(np.log2(amax)))
@@ -85,68 +90,73 @@ class _Blocks:
         self.p = self.d + self.k
         self.rows = int(max(64, min(self.n, _BLOCK_BYTES // (8 * self.p))))
         self.mu = np.zeros(self.p)
-        self.drift = np.zeros(self.p)
 
-    def _raw(self, start, stop, out):
-        """out[:, :d] = a X[start:stop], out[:, d:] = c Y[start:stop] (float64)."""
+    def _fill(self, start, stop, out, shift):
+        """out = [a X, c Y][start:stop] - shift, in float64: one pass over the block."""
+        d = self.d
         Xb = self.X[start:stop]
         if sp.issparse(Xb):
             Xb = Xb.toarray()
-        np.multiply(Xb, self.a, out=out[:, : self.d], casting="unsafe")
-        np.multiply(self.Y[start:stop], self.c, out=out[:, self.d :], casting="unsafe")
+        for part, A, f, mu in ((out[:, :d], Xb, self.a, shift[:d]),
+                               (out[:, d:], self.Y[start:stop], self.c, shift[d:])):
+            if f == 1.0:
+                np.subtract(A, mu, out=part, casting="unsafe")
+            else:
+                np.multiply(A, f, out=part, casting="unsafe")
+                part -= mu
 
     def weights(self, start, stop):
         return None if self.w is None else self.w[start:stop]
 
     def means(self, fit_intercept):
-        """Weighted column means of [a X, c Y] (zero without an intercept)."""
+        """Weighted column means of [a X, c Y] (zero without an intercept).
+
+        Accumulated in float64, block sums added in turn: the error is far below
+        what matters - centring at mu + delta instead of the exact mean perturbs
+        X_c^T X_c by n delta delta^T only (the centred columns sum to zero), a
+        second-order change, and the intercept by delta.
+        """
         self.total = float(self.n) if self.w is None else float(np.sum(self.w))
         self.centred = fit_intercept and self.total > 0
         if not self.centred:
             return self.mu
         s = np.zeros(self.p)
+        zero = np.zeros(self.p)
         buf = np.empty((self.rows, self.p))
         for start in range(0, self.n, self.rows):
             stop = min(start + self.rows, self.n)
-            B = buf[: stop - start]
-            self._raw(start, stop, B)
             wb = self.weights(start, stop)
+            if wb is None and not sp.issparse(self.X) and self.a == self.c == 1.0:
+                s[: self.d] += self.X[start:stop].sum(axis=0, dtype=np.float64)
+                s[self.d :] += self.Y[start:stop].sum(axis=0, dtype=np.float64)
+                continue
+            B = buf[: stop - start]
+            self._fill(start, stop, B, zero)
             s += B.sum(axis=0) if wb is None else wb @ B
         self.mu = s / self.total
         return self.mu
 
     def __iter__(self):
-        """Yield (start, stop, A_block, sqrt_w_block or None); the buffer is reused."""
+        """Yield (start, stop, A_block); the buffer is reused."""
         buf = np.empty((self.rows, self.p))
         for start in range(0, self.n, self.rows):
             stop = min(start + self.rows, self.n)
             B = buf[: stop - start]
-            self._raw(start, stop, B)
-            B -= self.mu
-            sw = None
+            self._fill(start, stop, B, self.mu)
             if self.w is not None:
-                sw = np.sqrt(self.weights(start, stop))
-                B *= sw[:, None]
-            yield start, stop, B, sw
+                B *= np.sqrt(self.weights(start, stop))[:, None]
+            yield start, stop, B
 
 
 def _gram(blocks):
-    """G = A^T A over all blocks, corrected for the residual error of the means."""
+    """G = A^T A, accumulated over the blocks by BLAS syrk."""
     p = blocks.p
     G = np.zeros((p, p), order="F")
-    drift = np.zeros(p)  # sum of sqrt(w) A = sum w (x - mu): 0 up to rounding
     syrk = blas.dsyrk
-    for _, _, B, sw in blocks:
+    for _, _, B in blocks:
         # B is C-ordered (m x p), so B.T is F-ordered: syrk(B.T) = B^T B, no copy.
         G = syrk(1.0, B.T, beta=1.0, c=G, trans=0, lower=0, overwrite_c=1)
-        drift += B.sum(axis=0) if sw is None else sw @ B
-    G = np.triu(G) + np.triu(G, 1).T
-    if blocks.centred:
-        # Centring at mu + delta (delta = drift / sum w, the rounding error of the
-        # means pass) instead of mu: a rank-one correction, exact for the data.
-        G -= np.outer(drift, drift) / blocks.total
-        blocks.drift = drift
-    return G
+    return np.triu(G) + np.triu(G, 1).T
 
 
 def _tsqr(blocks):
@@ -157,7 +167,7 @@ def _tsqr(blocks):
     buf = np.zeros((p + rows, p), order="F")
     geqrf = lapack.dgeqrf
     lwork = int(geqrf(buf, lwork=-1)[2][0].real)
-    for start, stop, B, _ in blocks:
+    for start, stop, B in blocks:
         m = stop - start
         buf[p : p + m] = B
         if m < rows:
@@ -178,13 +188,9 @@ def _refine(blocks, W, solve, ridge):
     """
     d = blocks.d
     g = np.zeros_like(W)
-    for _, _, B, _ in blocks:
+    for _, _, B in blocks:
         Xb = B[:, :d]
         g += Xb.T @ (B[:, d:] - Xb @ W)  # rows scaled by sqrt(w): X^T W r
-    if blocks.centred:
-        # The same centring at mu + delta as the Gram (see _gram).
-        dx, dy = blocks.drift[:d], blocks.drift[d:]
-        g -= np.outer(dx, dy - dx @ W) / blocks.total
     return solve(g - ridge * W)
 
 
@@ -217,28 +223,50 @@ def lstsq(X, Y, sample_weight=None, *, fit_intercept=True, tol=1e-6, l2=0.0,
     -------
     LstsqResult
     """
+    n, p = X.shape[0], X.shape[1] + Y.shape[1]
+    if n * p * p < _THREADED_FLOPS or idle_cores() < 2:
+        # Small problems gain nothing from BLAS threads, and on a busy machine a
+        # second OpenBLAS thread waiting for its core stalls every call (seconds
+        # for a 442 x 285 QR measured here, against 36 ms on one thread).
+        with single_threaded_blas():
+            return _lstsq(X, Y, sample_weight, fit_intercept, tol, l2, method)
+    return _lstsq(X, Y, sample_weight, fit_intercept, tol, l2, method)
+
+
+def _lstsq(X, Y, sample_weight, fit_intercept, tol, l2, method):
     Y = np.asarray(Y)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    a, c = _power_of_two_scale(X), _power_of_two_scale(Y)
-    blocks = _Blocks(X, Y, sample_weight, a, c)
+    # Values whose squares overflow (|x| > 2^400; scikit-learn's lstsq copes):
+    # solve for X' = a X, Y' = c Y (powers of two, exact), W = W' a / c. The
+    # check reads X twice, so on many blocks it waits for a non-finite Gram.
+    blocks = _Blocks(X, Y, sample_weight)
+    gram = method == "gram" or (method == "auto" and blocks.n > blocks.rows)
+    a = c = 1.0
+    if not gram:
+        a, c = _power_of_two_scale(X), _power_of_two_scale(Y)
+        blocks = _Blocks(X, Y, sample_weight, a, c)
     d = blocks.d
     blocks.means(fit_intercept)
-    # (X'^T X' + ridge) W' = X'^T Y' for X' = a X, Y' = c Y and W = W' a / c.
-    ridge = l2 * blocks.total * a * a if l2 else 0.0
     n_passes = 0
     result = None
-    if method == "gram" or (method == "auto" and blocks.n > blocks.rows):
+    if gram:
         G = _gram(blocks)
         n_passes += 1
+        if not (np.isfinite(G).all() and np.isfinite(blocks.mu).all()):
+            a, c = _power_of_two_scale(X), _power_of_two_scale(Y)
+            blocks = _Blocks(X, Y, sample_weight, a, c)
+            blocks.means(fit_intercept)
+            G = _gram(blocks)
+            n_passes += 1
+    # (X'^T X' + ridge) W' = X'^T Y' for X' = a X, Y' = c Y and W = W' a / c.
+    ridge = l2 * blocks.total * a * a if l2 else 0.0
+    if gram:
         result = _solve_gram(blocks, G, tol, ridge)
         if result is not None:
             W, s, refines, how = result
             n_passes += refines
     if result is None:
-        if blocks.centred:  # centre the QR pass at the refined means
-            blocks.mu = blocks.mu + blocks.drift / blocks.total
-            blocks.drift = np.zeros(blocks.p)
         R = _tsqr(blocks)
         n_passes += 1
         W, s = _solve_r(R[:d, :d], R[:d, d:], tol, ridge)
@@ -247,8 +275,7 @@ def lstsq(X, Y, sample_weight=None, *, fit_intercept=True, tol=1e-6, l2=0.0,
     rank = int(np.sum(s > tol * s[0])) if s.size and s[0] > 0 else 0
     # Back to the units of X and Y (W' = a W / c solves the scaled problem).
     if blocks.centred:
-        mean = blocks.mu + blocks.drift / blocks.total
-        intercept = (mean[d:] - mean[:d] @ W) / c
+        intercept = (blocks.mu[d:] - blocks.mu[:d] @ W) / c
     else:
         intercept = np.zeros(blocks.k)
     W = W * (a / c)
