@@ -28,7 +28,8 @@ solver             penalty               extras                      partial_fit
 'sgd', 'adam'      L2, L1, elastic net   early_stopping              yes
 =================  ====================  ==========================  ===========
 
-LinearRegression's default solver 'auto' is 'cg' (or 'lbfgs' with positive=True).
+LinearRegression's default solver 'auto' is the direct solve 'lstsq' (see
+``fastgd._lstsq``) up to 2000 features, 'cg' beyond (or 'lbfgs' with positive=True).
 
 LogisticRegression also accepts scikit-learn's other solver names so that code
 written for scikit-learn runs unchanged: 'newton-cg', 'newton-cholesky', 'sag'
@@ -735,16 +736,24 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
 # ---------------------------------------------------------------------------
 
 
+# LinearRegression(solver='auto') solves directly (fastgd._lstsq) up to this many
+# features, and sparse X when its densified row blocks cost under this many flops.
+_LSTSQ_MAX_FEATURES = 2000
+_LSTSQ_SPARSE_FLOPS = 1e10
+
+
 class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
                        MiniBatchMixin, LinearModel):
     __doc__ = (
         """Least squares (optionally ridge / lasso / elastic net) by gradient descent.
 
-    A drop-in for ``sklearn.linear_model.LinearRegression`` (1.9) trained by
-    fastgd's engine instead of a closed-form solve: the default full-batch L-BFGS
-    (preconditioned, see the module notes) reaches the least-squares solution;
-    'sgd' / 'adam' train by compiled mini-batch epochs and support
-    ``partial_fit``. The objective is
+    A drop-in for ``sklearn.linear_model.LinearRegression`` (1.9). The default
+    solver solves directly (``fastgd._lstsq``: blocked Gram or QR passes over X,
+    no copy of X) and returns scikit-learn's lstsq solution - minimum norm,
+    singular values below ``tol * s_max`` cut - on any design, with its
+    ``rank_`` and ``singular_``; 'cg' / 'lbfgs' iterate on the compiled
+    full-batch gradient; 'sgd' / 'adam' train by compiled mini-batch epochs and
+    support ``partial_fit``. The objective is
 
         1 / (2 sum w) sum_i w_i ||y_i - x_i W - b||^2
             + alpha (1 - l1_ratio) / 2 ||W||^2 + alpha l1_ratio ||W||_1
@@ -760,7 +769,10 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         Accepted for compatibility: X is never modified nor centred in memory,
         so no copy is made.
     tol : float, default=1e-6
-        'lbfgs': stop when every feature's (and the intercept's) gradient, in
+        'lstsq' (and 'auto' when it solves directly): scikit-learn's ``cond`` of
+        lstsq - singular values of the centred X below ``tol`` times the largest
+        are treated as zero (on sparse X too, where scikit-learn's lsqr uses it
+        as its stopping tolerance instead). 'cg' / 'lbfgs': stop when every feature's (and the intercept's) gradient, in
         standardised units, is below ``tol`` times the RMS residual - i.e. the
         residual is orthogonal to every feature to ``tol`` (scale-free, like
         lsqr's ``atol``). 'sgd' / 'adam': improvement threshold per epoch.
@@ -768,12 +780,18 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         Accepted for compatibility; the kernels choose their own threads.
     positive : bool, default=False
         Constrain the coefficients to be >= 0 (L-BFGS-B bounds; 'lbfgs' only).
-    solver : {'auto', 'cg', 'lbfgs', 'sgd', 'adam'}, default='auto'
+    solver : {'auto', 'lstsq', 'cg', 'lbfgs', 'sgd', 'adam'}, default='auto'
+        'lstsq': the direct solve (ridge too when ``alpha > 0``): a Gram pass,
+        iteratively refined where the conditioning calls for it, or a blocked
+        QR pass and a small SVD when the design is ill-conditioned or
+        rank-deficient; float32 X is solved in float64.
         'cg': conjugate gradients on the compiled full-batch gradient (the
         objective is quadratic, so one pass per iteration and exact steps).
         'lbfgs': scipy's L-BFGS-B on the same gradient; the solver of
-        ``positive=True``. 'auto' is 'lbfgs' when ``positive`` else 'cg'. Both are
-        preconditioned (see the module notes). 'sgd' / 'adam': compiled mini-batch
+        ``positive=True``. 'auto' is 'lbfgs' when ``positive``, else 'lstsq' up
+        to 2000 features (sparse X: when ``n_samples * n_features**2 <= 1e10``),
+        else 'cg'. 'cg' and 'lbfgs' are preconditioned (see the module notes) and
+        warn (ConvergenceWarning) whenever they stop short of ``tol``. 'sgd' / 'adam': compiled mini-batch
         epochs, L1 / elastic net, ``partial_fit``.
     alpha : float, default=0.0
         Penalty strength (per sample, as ElasticNet / SGDRegressor).
@@ -795,7 +813,16 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
     n_features_in_ : int
     feature_names_in_ : ndarray of str
     n_iter_ : int
-        L-BFGS iterations or epochs run by the last fit.
+        'cg' / 'lbfgs' iterations or 'sgd' / 'adam' epochs run by the last fit;
+        for the direct solve, its passes over X after the one that computes the
+        means: 1 (Gram or QR), plus one per refinement step, plus one when the
+        Gram falls back to QR. (scikit-learn's LinearRegression has no n_iter_.)
+    rank_ : int
+        Rank of the centred, sqrt(sample_weight)-scaled X at the cutoff ``tol``,
+        as scikit-learn's. Set by the direct solve on dense X only (scikit-learn
+        sets it for dense X only).
+    singular_ : ndarray of shape (min(n_samples, n_features),)
+        Singular values of that matrix, in X's dtype (same conditions).
     loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_, t_
         Progress of the mini-batch solvers (as in MLPRegressor).
     """
@@ -807,7 +834,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         "n_jobs": [None, Integral],
         "positive": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "cg", "lbfgs", "sgd", "adam"})],
+        "solver": [StrOptions({"auto", "lstsq", "cg", "lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -961,10 +988,11 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         l2 = self.alpha * (1.0 - self.l1_ratio)
         l1 = self.alpha * self.l1_ratio
         self._random_state = check_random_state(self.random_state)
-        cg = self.solver == "cg" or (self.solver == "auto" and not self.positive)
+        full_batch = self._full_batch_solver(X)
         y_ndim = y.ndim
         subtasks = self._begin_fit(
-            X, y, sample_weight, task_name="cg-iter" if cg else "lbfgs-iter",
+            X, y, sample_weight,
+            task_name={"cg": "cg-iter", "lstsq": "lstsq"}.get(full_batch, "lbfgs-iter"),
             reconstruction=lambda params: self._reconstruction(params, y_ndim))
         if self.solver in _STOCHASTIC_SOLVERS:
             if not warm:
@@ -999,7 +1027,55 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
                     "intercept_": intercept[0] if self.fit_intercept else 0.0}
         return {"coef_": coef, "intercept_": intercept if self.fit_intercept else 0.0}
 
+    def _full_batch_solver(self, X):
+        """The solver 'auto' stands for, by measurement (benchmarks/bench_lstsq.py).
+
+        The direct solve costs ~n d^2 flops (one BLAS-3 pass) plus O(d^3), CG
+        ~4 n d (or 4 nnz) per iteration, up to d iterations on ill-conditioned
+        data - and only the direct solve reproduces lstsq's cutoff and
+        minimum-norm semantics. So: direct up to d = 2000 features (dense), or
+        sparse X whose densified blocks cost under ~1e10 flops; CG beyond.
+        """
+        if self.solver != "auto":
+            return self.solver
+        if self.positive:
+            return "lbfgs"
+        n, d = X.shape
+        if d <= _LSTSQ_MAX_FEATURES and (not sp.issparse(X)
+                                         or n * d * d <= _LSTSQ_SPARSE_FLOPS):
+            return "lstsq"
+        return "cg"
+
+    def _fit_lstsq(self, network, X, Y, sample_weight, l2):
+        from fastgd._lstsq import lstsq
+
+        # y in X's dtype, as scikit-learn's _preprocess_data casts it.
+        result = lstsq(X, np.asarray(Y, dtype=X.dtype), sample_weight, fit_intercept=self.fit_intercept,
+                       tol=self.tol, l2=l2)
+        W, b = network.views()
+        W[0][...] = result.coef
+        b[0][...] = result.intercept
+        self.n_iter_ = result.n_passes
+        if sp.issparse(X):
+            # scikit-learn's sparse fit (lsqr) sets neither.
+            for name in ("rank_", "singular_"):
+                self.__dict__.pop(name, None)
+        else:
+            self.rank_ = result.rank
+            self.singular_ = result.singular.astype(X.dtype)
+        if self.verbose:
+            print("lstsq: %s, %d pass(es) over X, rank %d"
+                  % (result.method, result.n_passes, result.rank))
+
     def _fit_full_batch(self, network, X, Y, sample_weight, l2, subtasks=NO_SUBTASKS):
+        solver = self._full_batch_solver(X)
+        if solver == "lstsq":
+            subtasks.begin(network.params)  # one pass: one subtask
+            self._fit_lstsq(network, X, Y, sample_weight, l2)
+            subtasks.end(network.params)
+            return
+        for name in ("rank_", "singular_"):
+            self.__dict__.pop(name, None)
         if sample_weight is not None and np.all(sample_weight == sample_weight[0]):
             sample_weight = None  # equal weights cancel in the weighted mean
         # Values whose squares overflow (|x| ~ 1e200, which scikit-learn's lstsq
@@ -1070,9 +1146,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
 
         W, b = network.views()
         x0 = precond.from_model(W[0], b[0])
-        solver = self.solver
-        if solver == "auto":
-            solver = "lbfgs" if self.positive else "cg"
+        solver = self._full_batch_solver(X)
         if solver == "cg":
             # The Hessian-vector product: the gradient with zero targets (same X,
             # no copy; the network is shared, each call sets its own parameters).
@@ -1100,6 +1174,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
                 ftol=0.0, subtasks=subtasks,
             )
         self.n_iter_ = n_iter
+        # Every stop short of tol warns, whatever the status code.
         if status == STOPPED_BY_CALLBACK:
             warn_stopped_by_callback(solver, n_iter)
         elif status == 1:
@@ -1108,9 +1183,22 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
                 "max_iter, or scale your data." % (solver, self.tol, self.max_iter),
                 ConvergenceWarning,
             )
-        elif not isinstance(status, int):
-            warnings.warn("lbfgs failed: %s" % getattr(status, "message", ""),
-                          ConvergenceWarning)
+        elif status == 2:
+            warnings.warn(
+                "%s stopped after %d iterations short of tol=%g: further "
+                "iterations no longer reduced the gradient (the limit of the "
+                "working precision on this ill-conditioned problem). The "
+                "coefficients may be inaccurate; solver='lstsq' (the default "
+                "'auto' for up to %d features) solves directly."
+                % (solver, n_iter, self.tol, _LSTSQ_MAX_FEATURES),
+                ConvergenceWarning,
+            )
+        elif status != 0:
+            warnings.warn(
+                "%s stopped after %d iterations short of tol=%g: %s"
+                % (solver, n_iter, self.tol, getattr(status, "message", status)),
+                ConvergenceWarning,
+            )
 
     def _encode_validation_targets(self, y_val):
         y_val = np.asarray(y_val, dtype=np.float64)
