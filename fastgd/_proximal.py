@@ -28,12 +28,8 @@ def pseudo_gradient(x, g, lam):
     x_j == 0 the subdifferential is [g_j - lam_j, g_j + lam_j]; its point nearest
     zero is the pseudo-gradient (0 when the interval holds 0: x_j stays at 0).
     """
-    lam = np.broadcast_to(lam, np.shape(x))
-    pg = g + lam * np.sign(x)
-    zero = x == 0
-    if zero.any():
-        gz, lz = g[zero], lam[zero]
-        pg[zero] = np.where(gz + lz < 0, gz + lz, np.where(gz - lz > 0, gz - lz, 0.0))
+    at_zero = np.sign(g) * np.maximum(np.abs(g) - lam, 0.0)  # soft threshold
+    pg = np.where(x == 0, at_zero, g + lam * np.sign(x))
     return pg
 
 
@@ -93,7 +89,17 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
         return x, 0, 0
     S, Y, rho = [], [], []
     for it in range(1, max_iter + 1):
-        d = _two_loop(pg, S, Y, rho)
+        # quasi-Newton step on the free coordinates only (those at zero with a
+        # zero pseudo-gradient stay put): the pairs' other entries only add noise
+        free = (x != 0) | (pg != 0)
+        if free.all():
+            d = _two_loop(pg, S, Y, rho)
+        else:
+            Sf, Yf = [v[free] for v in S], [v[free] for v in Y]
+            keep = [i for i in range(len(Sf)) if float(Sf[i] @ Yf[i]) > 0]
+            d = np.zeros_like(pg)
+            d[free] = _two_loop(pg[free], [Sf[i] for i in keep], [Yf[i] for i in keep],
+                                [1.0 / float(Sf[i] @ Yf[i]) for i in keep])
         d[d * pg >= 0] = 0.0  # keep only coordinates that descend along -pg
         slope = float(pg @ d)
         if not slope < 0:  # the quasi-Newton direction lost descent: restart
