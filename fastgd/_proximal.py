@@ -1,0 +1,172 @@
+"""Full-batch L1 / elastic-net solver over the compiled loss and gradient.
+
+``_owlqn`` minimises ``F(x) = f(x) + sum_j lam_j |x_j|`` where ``f`` is smooth
+(data loss + L2 term, ``_solvers._Objective``) and ``lam_j >= 0`` is a weight per
+coordinate (0 for unpenalised intercepts). It is OWL-QN (Andrew & Gao, 2007):
+L-BFGS on the pseudo-gradient, with every step kept inside one orthant, so that
+coordinates crossing zero land exactly on zero. It needs only ``f`` and its
+gradient, i.e. one compiled ``loss_gradient`` pass per trial point, and never
+touches X itself (sparse X stays sparse).
+
+Preconditioning. The optimiser works on ``V = W * s`` (``_Preconditioner``). A
+positive diagonal scaling keeps signs and zeros, so the orthants of V are those of
+W; the penalty ``l1 |W_j| = (l1 / s_j) |V_j|`` becomes per-coordinate weights,
+which is why ``lam`` is a vector. The centring of the intercept (``c = b + mu W``)
+leaves the penalty on W alone, so it is kept, except when the intercept itself is
+L1-penalised (liblinear), where ``b`` must be a coordinate of its own.
+"""
+
+import numpy as np
+
+from fastgd._threads import holding_single_threaded_blas
+
+
+def pseudo_gradient(x, g, lam):
+    """Minimum-norm subgradient of f + sum lam |x| at x (g = grad f).
+
+    Where x_j != 0 the function is differentiable: g_j + lam_j sign(x_j). Where
+    x_j == 0 the subdifferential is [g_j - lam_j, g_j + lam_j]; its point nearest
+    zero is the pseudo-gradient (0 when the interval holds 0: x_j stays at 0).
+    """
+    at_zero = np.sign(g) * np.maximum(np.abs(g) - lam, 0.0)  # soft threshold
+    pg = np.where(x == 0, at_zero, g + lam * np.sign(x))
+    return pg
+
+
+def _two_loop(q, S, Y, rho):
+    """-H q for the L-BFGS inverse Hessian H of the pairs (S, Y), newest last."""
+    q = q.copy()
+    alphas = []
+    for s, y, r in zip(reversed(S), reversed(Y), reversed(rho)):
+        a = r * float(s @ q)
+        q -= a * y
+        alphas.append(a)
+    if S:
+        q *= float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1])
+    for (s, y, r), a in zip(zip(S, Y, rho), reversed(alphas)):
+        q += (a - r * float(y @ q)) * s
+    return -q
+
+
+@holding_single_threaded_blas
+def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
+    """Minimise ``fun(x)[0] + sum(lam * |x|)`` by OWL-QN.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> (f, grad f)`` of the smooth part, float64.
+    x0 : ndarray
+        Starting point.
+    lam : ndarray
+        L1 weight of every coordinate (>= 0).
+    max_iter : int
+        Iterations (accepted steps).
+    tol : float
+        Stop once ``criterion(x, pg) <= tol`` at an accepted point.
+    criterion : callable
+        ``criterion(x, pg)``, pg the pseudo-gradient at x; ``fun`` was last called
+        at x when it runs (its state describes x).
+    verbose : bool
+        Print the objective and criterion every iteration.
+    memory : int
+        Number of L-BFGS pairs kept.
+
+    Returns
+    -------
+    x : ndarray
+        The last accepted point (``fun`` was last evaluated there).
+    n_iter : int
+    status : int
+        0 converged, 1 max_iter reached, 2 the line search could not decrease F
+        (the limit of the working precision).
+    """
+    x = np.array(x0, dtype=np.float64)
+    f, g = fun(x)
+    F = f + float(lam @ np.abs(x))
+    pg = pseudo_gradient(x, g, lam)
+    if criterion(x, pg) <= tol:
+        return x, 0, 0
+    S, Y, rho = [], [], []
+    for it in range(1, max_iter + 1):
+        # quasi-Newton step on the free coordinates only (those at zero with a
+        # zero pseudo-gradient stay put): the pairs' other entries only add noise
+        free = (x != 0) | (pg != 0)
+        if free.all():
+            d = _two_loop(pg, S, Y, rho)
+        else:
+            Sf, Yf = [v[free] for v in S], [v[free] for v in Y]
+            keep = [i for i in range(len(Sf)) if float(Sf[i] @ Yf[i]) > 0]
+            d = np.zeros_like(pg)
+            d[free] = _two_loop(pg[free], [Sf[i] for i in keep], [Yf[i] for i in keep],
+                                [1.0 / float(Sf[i] @ Yf[i]) for i in keep])
+        d[d * pg >= 0] = 0.0  # keep only coordinates that descend along -pg
+        slope = float(pg @ d)
+        if not slope < 0:  # the quasi-Newton direction lost descent: restart
+            S, Y, rho = [], [], []
+            d, slope = -pg, -float(pg @ pg)
+        # orthant of the step: x's signs, or the descent side for zeros
+        orthant = np.where(x != 0, np.sign(x), np.sign(-pg))
+        step = 1.0 if S else min(1.0, 1.0 / np.sqrt(-slope))
+        for _ in range(60):  # backtracking (Armijo on F, along the projected arc)
+            xn = x + step * d
+            xn[xn * orthant <= 0] = 0.0  # crossing zero lands on zero
+            fn, gn = fun(xn)
+            Fn = fn + float(lam @ np.abs(xn))
+            if np.isfinite(Fn) and Fn <= F + 1e-4 * float(pg @ (xn - x)):
+                break
+            step *= 0.5
+        else:
+            fun(x)  # leave the objective's state at the returned point
+            return x, it - 1, 2
+        s, y = xn - x, gn - g
+        sy = float(s @ y)
+        if sy > 1e-12 * float(y @ y) and sy > 0:  # convex f: keep curvature pairs
+            S.append(s)
+            Y.append(y)
+            rho.append(1.0 / sy)
+            if len(S) > memory:
+                del S[0], Y[0], rho[0]
+        decrease = F - Fn
+        x, f, g, F = xn, fn, gn, Fn
+        pg = pseudo_gradient(x, g, lam)
+        value = criterion(x, pg)
+        if verbose:
+            print("owlqn: iteration %d, objective = %.10g, criterion = %.3g"
+                  % (it, F, value))
+        if value <= tol:
+            return x, it, 0
+        if decrease <= 64 * np.finfo(float).eps * max(abs(F), 1.0) and not S:
+            return x, it, 2
+    return x, max_iter, 1
+
+
+class _InterceptPenalty:
+    """``objective`` plus liblinear's L2 term on the intercept, l2b / 2 ||b||^2.
+
+    liblinear appends a constant feature ``intercept_scaling`` to X whose
+    coefficient w_b is penalised like the others; the model's intercept is
+    b = intercept_scaling * w_b, so the term is l2 / 2 (b / intercept_scaling)^2.
+    The gradient is added in model coordinates and mapped through the
+    preconditioner, and kept in ``gb`` for the stopping rules.
+    """
+
+    def __init__(self, objective, l2b):
+        self.objective = objective
+        self.l2b = l2b
+
+    def __getattr__(self, name):
+        return getattr(self.objective, name)
+
+    def penalty_value(self):
+        b = self.objective.intercepts.astype(np.float64)
+        return self.objective.penalty_value() + 0.5 * self.l2b * float(b @ b)
+
+    def __call__(self, x):
+        obj = self.objective
+        f, gx = obj(x)
+        b = obj.intercepts.astype(np.float64)
+        gb = self.l2b * b
+        obj.gb = obj.gb + gb
+        f += 0.5 * self.l2b * float(b @ b)
+        return f, gx + obj.precond.gradient(np.zeros_like(obj.gW), gb)

@@ -1,0 +1,163 @@
+"""L1 / elastic-net LogisticRegression (OWL-QN), liblinear's objective, and
+scikit-learn 1.9's solver / penalty acceptance, against scikit-learn itself."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn import linear_model as sk
+from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+import fastgd
+
+
+def rel(a, b):
+    return np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b)
+
+
+def params(est):
+    coef = np.atleast_2d(est.coef_)
+    return np.c_[coef, np.broadcast_to(est.intercept_, (coef.shape[0],))]
+
+
+_DATA = {}
+
+
+def dataset(name):
+    if name not in _DATA:
+        loader = {"breast_cancer": load_breast_cancer, "wine": load_wine}[name]
+        X, y = loader(return_X_y=True)
+        _DATA[name] = StandardScaler().fit_transform(X), y
+    return _DATA[name]
+
+
+_REFS = {}
+
+
+def saga_ref(name, l1_ratio, sw=False):
+    key = (name, l1_ratio, sw)
+    if key not in _REFS:
+        X, y = dataset(name)
+        w = np.random.RandomState(0).randint(1, 4, len(y)).astype(float) if sw else None
+        ref = sk.LogisticRegression(solver="saga", C=0.5, l1_ratio=l1_ratio, tol=1e-9,
+                                    max_iter=100000).fit(X, y, sample_weight=w)
+        _REFS[key] = params(ref), ref.coef_ == 0, w
+    return _REFS[key]
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+@pytest.mark.parametrize("sw", [False, True])
+def test_l1_optimum_and_zeros_match_tight_saga(name, l1_ratio, sw):
+    if name == "breast_cancer" and l1_ratio == 1.0:
+        pytest.skip("tight saga needs ~15 s here; covered by the benchmark")
+    X, y = dataset(name)
+    ref, zeros, w = saga_ref(name, l1_ratio, sw)
+    est = fastgd.LogisticRegression(solver="saga", C=0.5, l1_ratio=l1_ratio)
+    est.fit(X, y, sample_weight=w)  # default tol
+    assert rel(params(est), ref) <= 1e-3
+    np.testing.assert_array_equal(est.coef_ == 0, zeros)
+    tight = fastgd.LogisticRegression(solver="saga", C=0.5, l1_ratio=l1_ratio,
+                                      tol=1e-6, max_iter=2000).fit(X, y, sample_weight=w)
+    assert rel(params(tight), ref) <= 1e-5
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_l1_sparse_equals_dense(dtype):
+    X, y = dataset("wine")
+    X = np.where(np.abs(X) < 0.5, 0.0, X).astype(dtype)
+    kw = dict(solver="saga", C=0.5, l1_ratio=1.0, tol=1e-6, max_iter=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # float32 precision
+        a = fastgd.LogisticRegression(**kw).fit(X, y)
+        b = fastgd.LogisticRegression(**kw).fit(sp.csr_matrix(X), y)
+    assert a.coef_.dtype == dtype
+    assert rel(params(a), params(b)) < (1e-6 if dtype == np.float64 else 1e-3)
+    assert (a.coef_ == 0).sum() > 0
+
+
+def test_liblinear_l1_is_accepted_and_binary():
+    X, y = dataset("breast_cancer")
+    with pytest.warns(FutureWarning):
+        est = fastgd.LogisticRegression(penalty="l1", l1_ratio=1, solver="liblinear",
+                                        C=0.5).fit(X, y)
+    assert (est.coef_ == 0).any()
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l2"])
+@pytest.mark.parametrize("intercept_scaling", [1.0, 5.0])
+def test_liblinear_objective_matches_sklearn_liblinear(penalty, intercept_scaling):
+    X, y = dataset("breast_cancer")
+    X = X + 1.0  # a nonzero mean makes the intercept's penalty matter
+    kw = dict(solver="liblinear", C=0.5, l1_ratio=1.0 if penalty == "l1" else 0.0,
+              intercept_scaling=intercept_scaling)
+    ref = sk.LogisticRegression(tol=1e-12, max_iter=100000, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fastgd.LogisticRegression(tol=1e-9, max_iter=5000, **kw).fit(X, y)
+    assert rel(params(ours), params(ref)) < 1e-4
+    assert abs(ours.intercept_[0] - ref.intercept_[0]) < 1e-3 * abs(ref.intercept_[0])
+    if penalty == "l1":
+        np.testing.assert_array_equal(ours.coef_ == 0, ref.coef_ == 0)
+    # and it is not the unpenalised-intercept optimum
+    other = fastgd.LogisticRegression(solver="lbfgs", C=0.5, tol=1e-9, max_iter=5000)
+    if penalty == "l2":
+        assert rel(params(other.fit(X, y)), params(ref)) > 1e-3
+
+
+def test_liblinear_dual_gives_the_primal_solution():
+    X, y = dataset("breast_cancer")
+    a = fastgd.LogisticRegression(solver="liblinear", dual=True, tol=1e-8).fit(X, y)
+    b = fastgd.LogisticRegression(solver="liblinear", tol=1e-8).fit(X, y)
+    ref = sk.LogisticRegression(solver="liblinear", dual=True, tol=1e-12,
+                                max_iter=100000).fit(X, y)
+    np.testing.assert_allclose(params(a), params(b))
+    assert rel(params(a), params(ref)) < 1e-4
+
+
+COMBOS = [
+    dict(solver=s, l1_ratio=r, C=C, dual=d)
+    for s in ["lbfgs", "newton-cg", "newton-cholesky", "sag", "saga", "liblinear"]
+    for r in [0.0, 0.5, 1.0]
+    for C in [1.0, np.inf]
+    for d in [False, True]
+] + [
+    dict(solver=s, penalty=p) for s in ["lbfgs", "saga", "liblinear"]
+    for p in ["l1", "l2", "elasticnet", None]
+]
+
+
+def _outcome(cls, kw, X, y):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        try:
+            cls(max_iter=50, **kw).fit(X, y)
+        except ValueError as e:
+            return "error", str(e), []
+    return "ok", "", sorted({str(w.category.__name__) for w in rec
+                             if w.category is not ConvergenceWarning})
+
+
+@pytest.mark.parametrize("kw", COMBOS, ids=str)
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_acceptance_and_refusal_match_sklearn(kw, name):
+    X, y = dataset(name)
+    ours, theirs = _outcome(fastgd.LogisticRegression, kw, X, y), _outcome(
+        sk.LogisticRegression, kw, X, y)
+    assert ours[0] == theirs[0], (ours, theirs)
+    if theirs[0] == "error":
+        assert ours[1].startswith(theirs[1].split(" (In fastgd")[0]), (ours, theirs)
+    assert ours[2] == theirs[2]
+
+
+def test_early_stop_warns_for_every_solver():
+    X, y = dataset("breast_cancer")
+    for kw in [dict(solver="saga", l1_ratio=1.0), dict(solver="liblinear", l1_ratio=1),
+               dict(solver="lbfgs"), dict(solver="newton-cg"),
+               dict(solver="liblinear")]:
+        for dtype in [np.float64, np.float32]:
+            with pytest.warns(ConvergenceWarning):
+                fastgd.LogisticRegression(max_iter=2, **kw).fit(X.astype(dtype), y)
