@@ -221,3 +221,37 @@ def test_incremental_style_partial_fit(client):
             xb, yb = client.compute([xb, yb], sync=True)
             est.partial_fit(xb, yb, classes=np.unique(y))
     assert est.score(X, y) > 0.6
+
+
+def test_sparse_partitions(client):
+    sp = pytest.importorskip("scipy.sparse")
+    X, y = classification(k=3)
+    X[np.abs(X) < 1.0] = 0.0
+    Xs = sp.csr_matrix(X)
+    dX = da.from_array(X, chunks=(200, -1)).map_blocks(sp.csr_matrix, dtype=X.dtype,
+                                                      meta=sp.csr_matrix((0, 0)))
+    plain = fastgd.LogisticRegression().fit(Xs, y)
+    dist = fdask.LogisticRegression().fit(dX, chunked(y, 3))
+    assert rel(dist.coef_, plain.coef_) < 1e-6
+
+
+def test_killed_worker_same_model(client):
+    """A worker killed mid-fit: its partitions are recomputed, the model is exact."""
+    import os
+    import signal
+    import threading
+    X, y = classification(n=300, k=3)
+    kw = dict(hidden_layer_sizes=(7,), solver="lbfgs", max_iter=30, random_state=0)
+    plain = fastgd.MLPClassifier(**kw).fit(X, y)
+    pids = client.run(os.getpid)
+    victim = sorted(pids.values())[0]
+    timer = threading.Timer(1.5, os.kill, (victim, signal.SIGKILL))
+    timer.start()
+    try:
+        dist = fdask.MLPClassifier(**kw).fit(chunked(X, 4), chunked(y, 4))
+    finally:
+        timer.cancel()
+    client.wait_for_workers(2, timeout=60)
+    assert victim not in client.run(os.getpid).values()  # it did die mid-fit
+    for a, b in zip(dist.coefs_ + dist.intercepts_, plain.coefs_ + plain.intercepts_):
+        assert rel(a, b) < 1e-6
