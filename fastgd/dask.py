@@ -27,7 +27,7 @@ How they train
   parameters and optimizer moments, and the client averages parameters, moments
   and step counts weighted by rows. This is an APPROXIMATION of single-machine
   training (each worker sees 1/W of the data between averages); with one worker
-  it is plain single-machine training. ``benchmarks/dask_local_sgd.md`` measures
+  it is plain single-machine training. ``benchmarks/dask.md`` measures
   it. ``early_stopping`` and ``class_weight`` are not supported here yet.
 """
 
