@@ -20,24 +20,26 @@ second training loop, only two drivers around the same calls:
 
 Which solver supports what:
 
-=================  ====================  ==========================  ===========
-solver             penalty               extras                      partial_fit
-=================  ====================  ==========================  ===========
-'lbfgs'            L2 or none            LinearRegression positive   no
-'cg' (Linear...)   L2 or none            exact steps (quadratic)     no
-'sgd', 'adam'      L2, L1, elastic net   early_stopping              yes
-=================  ====================  ==========================  ===========
+=====================  ====================  ========================  ===========
+solver                 penalty               extras                    partial_fit
+=====================  ====================  ========================  ===========
+'lstsq' (Linear...)    L2 or none            direct, rank_/singular_   no
+'lbfgs'                L2 or none            LinearRegression positive no
+'cg' (Linear...)       L2 or none            exact steps (quadratic)   no
+'saga', 'liblinear'    L2, L1, elastic net   OWL-QN for L1 (Logistic)  no
+'sgd', 'adam'          L2, L1, elastic net   early_stopping            yes
+=====================  ====================  ========================  ===========
 
 LinearRegression's default solver 'auto' is the direct solve 'lstsq' (see
 ``fastgd._lstsq``) up to 2000 features, 'cg' beyond (or 'lbfgs' with positive=True).
 
-LogisticRegression also accepts scikit-learn's other solver names so that code
-written for scikit-learn runs unchanged: 'newton-cg', 'newton-cholesky', 'sag'
-and 'saga' with an L2 penalty (or none) minimise the same objective, so they are
-solved by the same preconditioned L-BFGS; 'liblinear' too (binary only, as in
-scikit-learn, but with the intercept left unpenalised). An L1 or elastic-net
-penalty needs 'sgd' or 'adam'; every other combination raises a ValueError that
-says so.
+LogisticRegression accepts scikit-learn's solver names where scikit-learn accepts
+the combination (its ``_check_solver`` rules, in its words): with L2 (or none)
+'newton-cg', 'newton-cholesky', 'sag' and 'saga' minimise the same objective by the
+preconditioned L-BFGS; L1 and elastic net ('saga', 'liblinear') are solved to the
+optimum by OWL-QN on the same compiled gradient (``fastgd._proximal``: exact zeros);
+'liblinear' solves liblinear's own objective (the intercept penalised through
+``intercept_scaling``; ``dual=True`` accepted with L2, solved in the primal).
 """
 
 import warnings
@@ -188,11 +190,12 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
     C : float, default=1.0
         Inverse regularisation strength; ``np.inf`` means no penalty.
     l1_ratio : float, default=0.0
-        Elastic-net mixing: 0 is L2, 1 is L1. Values > 0 need solver 'sgd' or
-        'adam' (proximal step, exact zeros).
+        Elastic-net mixing: 0 is L2, 1 is L1. Values > 0 need the solvers
+        scikit-learn allows ('saga'; 'liblinear' for l1_ratio=1), solved to the
+        optimum by OWL-QN (exact zeros), or 'sgd' / 'adam' (proximal step).
     dual : bool, default=False
-        Only False (the primal problem) is supported, as for scikit-learn's
-        non-liblinear solvers.
+        True only with 'liblinear' and an L2 penalty, as in scikit-learn: the same
+        primal solution (fastgd solves the primal).
     tol : float, default=1e-4
         'lbfgs': stop when max |gradient| of (objective / (C sum w)) <= tol, as
         scikit-learn. 'sgd' / 'adam': improvement threshold of the loss (or
@@ -210,8 +213,9 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
 'saga', 'liblinear'}, default='lbfgs'
         'lbfgs': full-batch L-BFGS on the compiled loss and gradient
         (preconditioned, see the module notes); scikit-learn's other names run it
-        too (L2 or no penalty). 'sgd' / 'adam': compiled mini-batch epochs, with
-        L1 / elastic net and ``partial_fit``.
+        too with L2 or no penalty, and OWL-QN with L1 / elastic net ('saga',
+        'liblinear'); 'liblinear' solves liblinear's objective. 'sgd' / 'adam':
+        compiled mini-batch epochs, with L1 / elastic net and ``partial_fit``.
     max_iter : int, default=100
         L-BFGS iterations, or epochs of 'sgd' / 'adam'.
     verbose : int, default=0
