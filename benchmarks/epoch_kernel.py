@@ -39,7 +39,7 @@ def main():
     from fastgd._engine import KernelData, Network, Optimizer
 
     if args.slices is not None:
-        _engine.slices_for = lambda units, rows: args.slices
+        _engine.slices_for = lambda units, rows, **kw: args.slices
     if args.split == "rows":
         _engine._SPLIT_UNITS = False
     rng = np.random.RandomState(0)
