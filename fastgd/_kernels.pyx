@@ -416,11 +416,73 @@ cdef void _gather_rows(const floating *x, const Py_ssize_t *rows, Py_ssize_t row
         memcpy(dest + i * n_features, x + r * n_features, n_features * sizeof(floating))
 
 
+cdef extern from *:
+    void _prefetch "__builtin_prefetch"(const void *address) nogil
+
+
+cdef enum:
+    # Nonzeros ahead whose weight row the sparse products request early.
+    _CSR_PREFETCH = 8
+
+
 # Sparse (CSR) rows are never copied into a dense block: the first layer's two
 # products read the nonzeros directly, so they cost nnz x width, not rows x features.
 # The first layer's gradient rows of features absent from a batch stay zero, so the
 # training loops keep that part of the gradient buffers zero between batches and
 # clear only the rows a batch touched (_clear_csr_rows).
+
+cdef inline void _csr_row_times_narrow(const floating *x_data,
+                                      const Py_ssize_t *x_indices, Py_ssize_t begin,
+                                      Py_ssize_t end, const floating *w,
+                                      Py_ssize_t width, floating *orow) noexcept nogil:
+    """orow := X's nonzeros [begin, end) @ w for 2 <= width <= 4, in registers
+    (a vector loop of 2-4 iterations costs more than it computes)."""
+    cdef floating t0 = 0, t1 = 0, t2 = 0, t3 = 0, v
+    cdef const floating *wrow
+    cdef Py_ssize_t p
+    for p in range(begin, end):
+        if p + _CSR_PREFETCH < end:
+            _prefetch(w + x_indices[p + _CSR_PREFETCH] * width)
+        v = x_data[p]
+        wrow = w + x_indices[p] * width
+        t0 = t0 + v * wrow[0]
+        t1 = t1 + v * wrow[1]
+        if width > 2:
+            t2 = t2 + v * wrow[2]
+            if width > 3:
+                t3 = t3 + v * wrow[3]
+    orow[0] = t0
+    orow[1] = t1
+    if width > 2:
+        orow[2] = t2
+        if width > 3:
+            orow[3] = t3
+
+
+cdef inline void _csr_row_scatter_narrow(const floating *x_data,
+                                         const Py_ssize_t *x_indices, Py_ssize_t begin,
+                                         Py_ssize_t end, const floating *drow,
+                                         Py_ssize_t width, floating *g) noexcept nogil:
+    """g[k, :] += x_k drow for X's nonzeros [begin, end), 2 <= width <= 4."""
+    cdef floating d0 = drow[0], d1 = drow[1], d2 = 0, d3 = 0, v
+    cdef floating *grow
+    cdef Py_ssize_t p
+    if width > 2:
+        d2 = drow[2]
+    if width > 3:
+        d3 = drow[3]
+    for p in range(begin, end):
+        if p + _CSR_PREFETCH < end:
+            _prefetch(g + x_indices[p + _CSR_PREFETCH] * width)
+        v = x_data[p]
+        grow = g + x_indices[p] * width
+        grow[0] += v * d0
+        grow[1] += v * d1
+        if width > 2:
+            grow[2] += v * d2
+            if width > 3:
+                grow[3] += v * d3
+
 
 cdef void _csr_times_dense(const floating *x_data, const Py_ssize_t *x_indices,
                            const Py_ssize_t *x_indptr, const Py_ssize_t *rows,
@@ -430,15 +492,30 @@ cdef void _csr_times_dense(const floating *x_data, const Py_ssize_t *x_indices,
 
     X's rows are rows[row_start + i] (row_start + i when rows is NULL).
     """
-    cdef Py_ssize_t i, r, p, j
-    cdef floating v
+    cdef Py_ssize_t i, r, p, j, end
+    cdef floating v, total
     cdef floating *orow
     cdef const floating *wrow
     for i in range(n_rows):
         r = rows[row_start + i] if rows != NULL else row_start + i
+        end = x_indptr[r + 1]
+        if width == 1:
+            # One output (binary or single-target linear models): a sparse dot
+            # product, without the vector loop's set-up per nonzero.
+            total = 0
+            for p in range(x_indptr[r], end):
+                total = total + x_data[p] * w[x_indices[p]]
+            out[i] = total
+            continue
         orow = out + i * width
+        if width <= 4:
+            _csr_row_times_narrow(x_data, x_indices, x_indptr[r], end, w, width, orow)
+            continue
         memset(orow, 0, width * sizeof(floating))
-        for p in range(x_indptr[r], x_indptr[r + 1]):
+        for p in range(x_indptr[r], end):
+            if p + _CSR_PREFETCH < end:
+                # W's rows are picked at random: ask for a later one's start now.
+                _prefetch(w + x_indices[p + _CSR_PREFETCH] * width)
             v = x_data[p]
             wrow = w + x_indices[p] * width
             for j in range(width):
@@ -451,14 +528,25 @@ cdef void _csr_transpose_times_dense(const floating *x_data, const Py_ssize_t *x
                                      const floating *delta, Py_ssize_t width,
                                      floating *g) noexcept nogil:
     """g (n_features x width) += X[rows]^T @ delta (delta is n_rows x width)."""
-    cdef Py_ssize_t i, r, p, j
+    cdef Py_ssize_t i, r, p, j, end
     cdef floating v
     cdef floating *grow
     cdef const floating *drow
     for i in range(n_rows):
         r = rows[row_start + i] if rows != NULL else row_start + i
+        end = x_indptr[r + 1]
         drow = delta + i * width
-        for p in range(x_indptr[r], x_indptr[r + 1]):
+        if width == 1:
+            v = drow[0]
+            for p in range(x_indptr[r], end):
+                g[x_indices[p]] += x_data[p] * v
+            continue
+        if width <= 4:
+            _csr_row_scatter_narrow(x_data, x_indices, x_indptr[r], end, drow, width, g)
+            continue
+        for p in range(x_indptr[r], end):
+            if p + _CSR_PREFETCH < end:
+                _prefetch(g + x_indices[p + _CSR_PREFETCH] * width)
             v = x_data[p]
             grow = g + x_indices[p] * width
             for j in range(width):
@@ -469,11 +557,14 @@ cdef void _clear_csr_rows(const Py_ssize_t *x_indices, const Py_ssize_t *x_indpt
                           const Py_ssize_t *rows, Py_ssize_t row_start,
                           Py_ssize_t n_rows, Py_ssize_t width, floating *g) noexcept nogil:
     """g[k, :] := 0 for every feature k with a stored value in the rows."""
-    cdef Py_ssize_t i, r, p
+    cdef Py_ssize_t i, r, p, j
+    cdef floating *grow
     for i in range(n_rows):
         r = rows[row_start + i] if rows != NULL else row_start + i
         for p in range(x_indptr[r], x_indptr[r + 1]):
-            memset(g + x_indices[p] * width, 0, width * sizeof(floating))
+            grow = g + x_indices[p] * width
+            for j in range(width):   # narrow rows: cheaper than a memset call
+                grow[j] = 0
 
 
 cdef void _move_csr_rows(const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
@@ -496,11 +587,7 @@ cdef void _move_csr_rows(const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr
             erow = extra + x_indices[p] * width
             for j in range(width):
                 grow[j] += erow[j]
-            memset(erow, 0, width * sizeof(floating))
-
-
-cdef extern from *:
-    void _prefetch "__builtin_prefetch"(const void *address) nogil
+                erow[j] = 0
 
 
 cdef void _prefetch_rows(const floating *y, const Py_ssize_t *rows, Py_ssize_t start,
