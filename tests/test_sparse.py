@@ -351,3 +351,27 @@ def test_sparse_fit_is_bitwise_independent_of_threads(monkeypatch, Estimator, pa
             fits.append(_fitted_numbers(Estimator(**params).fit(Xs, y)))
     for a, b in zip(*fits):
         np.testing.assert_array_equal(a, b)
+
+
+def test_logistic_lbfgs_on_used_columns_only():
+    """Sparse X with mostly empty columns (hashed text): the fit on the used columns
+    is the fit on all of them, empty columns keep exact zeros; warm starts from
+    nonzero coefs of empty columns take the full problem."""
+    rng = np.random.RandomState(0)
+    n, d = 200, 300
+    X = np.zeros((n, d))
+    cols = rng.choice(d, 25, replace=False)
+    X[:, cols] = rng.normal(size=(n, 25)) * (rng.rand(n, 25) < 0.4)
+    y = rng.randint(0, 3, n)
+    dense = LogisticRegression().fit(X, y)
+    sparse = LogisticRegression().fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-9,
+                               atol=1e-11)
+    empty = np.setdiff1d(np.arange(d), cols)
+    assert not sparse.coef_[:, empty].any()
+    assert sparse.n_iter_ == dense.n_iter_
+    warm = LogisticRegression(warm_start=True, C=0.5).fit(sp.csc_matrix(X), y)
+    warm.coef_[:, empty] = 0.1
+    warm.fit(sp.csc_matrix(X), y)
+    assert np.abs(warm.coef_[:, empty]).max() < 1e-3  # L2 pulls them to 0
