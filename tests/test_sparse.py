@@ -163,6 +163,28 @@ def test_sparse_epochs_match_dense_and_threads(kernels, monkeypatch, solver, uni
             np.testing.assert_array_equal(b, c)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("units", [(3000, 2), (3000, 3, 2)])
+def test_wide_sparse_epochs_clear_by_rows(kernels, monkeypatch, solver, units):
+    """Few nonzeros in a wide first layer: the W1 gradient is summed and cleared
+    row by row (not densely); still the dense epoch, on any thread count."""
+    X, Xs, Y, params, sw = sparse_problem(units, "softmax", n=201, density=0.002)
+    order = np.random.RandomState(3).permutation(201)
+    monkeypatch.setattr(_engine, "idle_cores", lambda: 64)
+    dense = _epochs(KernelData(X, np.float64, Y, sw), units, params, solver, 20,
+                    order)
+    for slices in (1, 2, 3):
+        monkeypatch.setattr(_engine, "slices_for", lambda units, rows, **kw: slices)
+        runs = []
+        for threads in (1, slices):
+            monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
+            runs.append(_epochs(KernelData(Xs, np.float64, Y, sw), units, params,
+                                solver, 20, order))
+        for a, b, c in zip(dense, *runs):
+            np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-13)
+            np.testing.assert_array_equal(b, c)
+
+
 def test_sparse_float32_epochs_match_dense(kernels):
     units = (9, 11, 4)
     X, Xs, Y, params, sw = sparse_problem(units, "softmax", n=120, dtype=np.float32)
