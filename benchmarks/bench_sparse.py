@@ -16,7 +16,7 @@ Cases (issue 10's speed targets):
 - one ``MLPClassifier(hidden_layer_sizes=(100,), max_iter=1)`` epoch against
   scikit-learn's, and ``predict_proba`` of the fitted models over the 10,000 rows;
 - ``make_pipeline(HashingVectorizer(), TfidfTransformer(), LogisticRegression())`` on
-  generated documents: a Zipfian vocabulary, each class drawing a share of its words
+  generated documents: a Zipfian vocabulary, each class drawing 5% of its words
   from its own topical distribution.
 """
 
@@ -51,7 +51,7 @@ def wide_sparse(n, d, nnz_per_row, n_classes, seed=0):
 
 
 def documents(n_docs, n_classes=4, vocab=30_000, seed=0):
-    """Generated documents: Zipfian word frequencies shared by all classes, 30% of
+    """Generated documents: Zipfian word frequencies shared by all classes, 5% of
     each document's words from its class' own Zipfian ranking of the vocabulary."""
     rng = np.random.RandomState(seed)
     words = np.array([f"w{i}" for i in range(vocab)])
@@ -67,7 +67,7 @@ def documents(n_docs, n_classes=4, vocab=30_000, seed=0):
     docs = []
     for label in y:
         length = int(rng.lognormal(np.log(120), 0.5)) + 5
-        n_topic = rng.binomial(length, 0.3)
+        n_topic = rng.binomial(length, 0.05)
         ids = np.concatenate([rng.choice(vocab, length - n_topic, p=common),
                               rng.choice(vocab, n_topic, p=topical[label])])
         docs.append(" ".join(words[ids]))

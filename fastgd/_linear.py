@@ -545,7 +545,7 @@ def _fit_on_used_columns(fit, network, X, *args):
     else:
         used = np.diff(X.indptr) > 0
     W, b = network.views()
-    if used.sum() > d // 2 or W[0][~used].any():
+    if not used.any() or used.sum() > d // 2 or W[0][~used].any():
         return fit(network, X, *args)
     cols = np.flatnonzero(used)
     small = Network([cols.size, W[0].shape[1]], network.hidden_activation,
