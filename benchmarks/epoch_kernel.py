@@ -52,7 +52,7 @@ def main():
     from fastgd._engine import KernelData, Network, Optimizer
 
     if args.slices is not None:
-        _threads.slices_for = lambda units, rows: args.slices
+        _threads.slices_for = lambda units, rows, **kw: args.slices
     if args.split == "rows":
         _threads._SPLIT_UNITS = False
     rng = np.random.RandomState(0)

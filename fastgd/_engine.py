@@ -26,6 +26,7 @@ _BLOCK_ELEMENTS = 1 << 20
 # (60,000 x 784 -> 10, float32): 37 ms per pass with the large blocks, 24 ms with the
 # small ones; predicting through a hidden layer of 1024 is 45% slower with small ones.
 _NARROW_FIRST_LAYER = 64
+_SPARSE_BLOCK_ROWS = 1024
 
 
 # Inputs of at least this many values are scanned for NaN and infinity on every idle
@@ -83,7 +84,9 @@ class KernelData:
     """X (dense or CSR), targets and sample weights in the kernels' layout.
 
     A dense X that is already C-contiguous in ``dtype`` is used without a copy.
-    CSC input is converted to CSR (one copy), as row gathers need rows.
+    Sparse X is used as CSR arrays (CSC is converted, one copy of the nonzeros),
+    with duplicate entries summed: the kernels' sparse products then add each
+    stored value once, as a dense X holding their sum would.
     """
 
     def __init__(self, X, dtype, Y=None, sample_weight=None):
@@ -91,11 +94,25 @@ class KernelData:
         self.n_samples, self.n_features = X.shape
         if sp.issparse(X):
             X = X.tocsr()
+            if not X.has_canonical_format:
+                X = X.copy()
+                X.sum_duplicates()
             self.sparse = True
             self.X = np.empty((0, self.n_features), dtype=dtype)
             self.data = np.ascontiguousarray(X.data, dtype=dtype)
             self.indices = np.ascontiguousarray(X.indices, dtype=np.intp)
             self.indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
+            # The kernels index with these unchecked.
+            nnz = self.indptr[-1] if self.indptr.size else 0
+            if (self.indptr.shape != (self.n_samples + 1,) or self.indptr[0] != 0
+                    or nnz > self.data.size or nnz > self.indices.size
+                    or np.any(np.diff(self.indptr) < 0)):
+                raise ValueError("X is not a valid CSR matrix (indptr)")
+            if nnz and (self.indices[:nnz].min() < 0
+                        or self.indices[:nnz].max() >= self.n_features):
+                raise ValueError("X is not a valid CSR matrix (column indices out of "
+                                 "range)")
+            self.nnz_per_row = float(nnz) / max(1, self.n_samples)
         else:
             self.sparse = False
             self.X = np.ascontiguousarray(X, dtype=dtype)
@@ -114,6 +131,12 @@ class KernelData:
 
     def x_args(self):
         return self.X, self.data, self.indices, self.indptr
+
+    def slices_for(self, units, rows):
+        """slices_for(units, rows), counting sparse work by the nonzeros."""
+        if self.sparse:
+            return _threads.slices_for(units, rows, nnz_per_row=self.nnz_per_row)
+        return _threads.slices_for(units, rows)
 
 
 class Penalty:
@@ -158,9 +181,18 @@ def model_spec(hidden_activation, output_activation, loss, penalty, data):
     }
 
 
-def block_rows(units, n_samples):
+def block_rows(units, n_samples, sparse=False):
     """Rows per block so that one block's workspace holds ~_BLOCK_ELEMENTS values
-    (16x fewer when the first layer is narrow, see _NARROW_FIRST_LAYER)."""
+    (16x fewer when the first layer is narrow, see _NARROW_FIRST_LAYER).
+
+    Sparse X needs no room for its rows; its blocks hold at most
+    _SPARSE_BLOCK_ROWS rows, so that narrow layers still give several blocks for
+    the threads to share.
+    """
+    if sparse:
+        per_row = 2 * sum(units[1:])
+        return int(max(1, min(n_samples, _SPARSE_BLOCK_ROWS,
+                              max(64, _BLOCK_ELEMENTS // per_row))))
     per_row = units[0] + 2 * sum(units[1:])
     elements = _BLOCK_ELEMENTS if units[1] >= _NARROW_FIRST_LAYER else _BLOCK_ELEMENTS // 16
     return int(max(1, min(n_samples, max(64, elements // per_row))))
@@ -190,7 +222,14 @@ class Network:
                 f"parameter buffer has shape {params.shape}, the network "
                 f"{list(units)} needs {_kernels.parameter_count(self.units)} values"
             )
-        self.grads = np.zeros_like(params)
+        self._grads = None
+
+    @property
+    def grads(self):
+        """The flat gradient buffer, allocated on first use (predicting needs none)."""
+        if self._grads is None:
+            self._grads = np.zeros_like(self.params)
+        return self._grads
 
     def views(self):
         """(coefs, intercepts): views into the flat parameter buffer."""
@@ -220,14 +259,15 @@ class Network:
         if order.min() < 0 or order.max() >= data.n_samples:
             raise ValueError("order holds row indices out of range")
         batch_size = int(min(max(1, batch_size), order.size))
-        n_slices = _threads.slices_for(self.units, batch_size)
+        n_slices = data.slices_for(self.units, batch_size)
         n_threads = _threads.threads_for(n_slices)
         split_units = _threads.splits_units(self.units, batch_size, n_slices)
         if split_units:
-            size = _kernels.unit_split_workspace_size(self.units, batch_size, n_slices)
+            size = _kernels.unit_split_workspace_size(self.units, batch_size, n_slices,
+                                                      data.sparse)
         else:
             size = _kernels.workspace_size(self.units, -(-batch_size // n_slices),
-                                           n_slices)
+                                           n_slices, data.sparse)
         work = np.empty(size, dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
@@ -247,12 +287,12 @@ class Network:
         ``penalty`` is a Penalty without L1, or a float: scikit-learn's MLP alpha.
         """
         self._check(data)
-        rows = block_rows(self.units, data.n_samples)
+        rows = block_rows(self.units, data.n_samples, data.sparse)
         # At least a block per part; parts fix the arithmetic, threads share them.
-        n_parts = min(_threads.slices_for(self.units, data.n_samples),
+        n_parts = min(data.slices_for(self.units, data.n_samples),
                       -(-data.n_samples // rows))
         n_threads = _threads.threads_for(n_parts)
-        work = np.empty(_kernels.workspace_size(self.units, rows, n_parts),
+        work = np.empty(_kernels.workspace_size(self.units, rows, n_parts, data.sparse),
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
@@ -268,10 +308,11 @@ class Network:
         out = np.empty((data.n_samples, self.units[-1]), dtype=self.dtype)
         if data.n_samples == 0:
             return out
-        rows = block_rows(self.units, data.n_samples)
-        n_threads = _threads.threads_for(min(_threads.slices_for(self.units, data.n_samples),
+        rows = block_rows(self.units, data.n_samples, data.sparse)
+        n_threads = _threads.threads_for(min(data.slices_for(self.units, data.n_samples),
                                              -(-data.n_samples // rows)))
-        work = np.empty(_kernels.workspace_size(self.units, rows, n_threads),
+        work = np.empty(_kernels.workspace_size(self.units, rows, n_threads,
+                                                data.sparse),
                         dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation,
                           "squared_error", 0.0, data)

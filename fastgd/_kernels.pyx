@@ -396,27 +396,198 @@ ctypedef struct Layout:
     Py_ssize_t n_params
 
 
-cdef void _gather_rows(const floating *x, const floating *x_data,
-                       const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
-                       bint sparse, const Py_ssize_t *rows, Py_ssize_t row_start,
+ctypedef struct Input:
+    # The rows of one data set, as raw pointers (cast to floating * where used).
+    const void *x            # dense rows, or NULL when sparse
+    const void *x_data       # CSR arrays when sparse
+    const Py_ssize_t *x_indices
+    const Py_ssize_t *x_indptr
+    const void *y            # targets (n_samples x n_outputs)
+    const void *sample_weight  # or NULL
+
+
+cdef void _gather_rows(const floating *x, const Py_ssize_t *rows, Py_ssize_t row_start,
                        Py_ssize_t n_rows, Py_ssize_t n_features,
                        floating *dest) noexcept nogil:
-    """Copy the selected rows of X (dense or CSR) into the dense block dest."""
-    cdef Py_ssize_t i, r, p
-    cdef floating *drow
+    """Copy the selected rows of the dense X into the block dest."""
+    cdef Py_ssize_t i, r
     for i in range(n_rows):
         r = rows[row_start + i] if rows != NULL else row_start + i
-        drow = dest + i * n_features
-        if sparse:
-            memset(drow, 0, n_features * sizeof(floating))
-            for p in range(x_indptr[r], x_indptr[r + 1]):
-                drow[x_indices[p]] += x_data[p]
-        else:
-            memcpy(drow, x + r * n_features, n_features * sizeof(floating))
+        memcpy(dest + i * n_features, x + r * n_features, n_features * sizeof(floating))
 
 
 cdef extern from *:
     void _prefetch "__builtin_prefetch"(const void *address) nogil
+
+
+cdef enum:
+    # Nonzeros ahead whose weight row the sparse products request early.
+    _CSR_PREFETCH = 8
+
+
+# Sparse (CSR) rows are never copied into a dense block: the first layer's two
+# products read the nonzeros directly, so they cost nnz x width, not rows x features.
+# The first layer's gradient rows of features absent from a batch stay zero, so the
+# training loops keep that part of the gradient buffers zero between batches and
+# clear only the rows a batch touched (_clear_csr_rows).
+
+cdef inline void _csr_row_times_narrow(const floating *x_data,
+                                      const Py_ssize_t *x_indices, Py_ssize_t begin,
+                                      Py_ssize_t end, const floating *w,
+                                      Py_ssize_t width, floating *orow) noexcept nogil:
+    """orow := X's nonzeros [begin, end) @ w for 2 <= width <= 4, in registers
+    (a vector loop of 2-4 iterations costs more than it computes)."""
+    cdef floating t0 = 0, t1 = 0, t2 = 0, t3 = 0, v
+    cdef const floating *wrow
+    cdef Py_ssize_t p
+    for p in range(begin, end):
+        if p + _CSR_PREFETCH < end:
+            _prefetch(w + x_indices[p + _CSR_PREFETCH] * width)
+        v = x_data[p]
+        wrow = w + x_indices[p] * width
+        t0 = t0 + v * wrow[0]
+        t1 = t1 + v * wrow[1]
+        if width > 2:
+            t2 = t2 + v * wrow[2]
+            if width > 3:
+                t3 = t3 + v * wrow[3]
+    orow[0] = t0
+    orow[1] = t1
+    if width > 2:
+        orow[2] = t2
+        if width > 3:
+            orow[3] = t3
+
+
+cdef inline void _csr_row_scatter_narrow(const floating *x_data,
+                                         const Py_ssize_t *x_indices, Py_ssize_t begin,
+                                         Py_ssize_t end, const floating *drow,
+                                         Py_ssize_t width, floating *g) noexcept nogil:
+    """g[k, :] += x_k drow for X's nonzeros [begin, end), 2 <= width <= 4."""
+    cdef floating d0 = drow[0], d1 = drow[1], d2 = 0, d3 = 0, v
+    cdef floating *grow
+    cdef Py_ssize_t p
+    if width > 2:
+        d2 = drow[2]
+    if width > 3:
+        d3 = drow[3]
+    for p in range(begin, end):
+        if p + _CSR_PREFETCH < end:
+            _prefetch(g + x_indices[p + _CSR_PREFETCH] * width)
+        v = x_data[p]
+        grow = g + x_indices[p] * width
+        grow[0] += v * d0
+        grow[1] += v * d1
+        if width > 2:
+            grow[2] += v * d2
+            if width > 3:
+                grow[3] += v * d3
+
+
+cdef void _csr_times_dense(const floating *x_data, const Py_ssize_t *x_indices,
+                           const Py_ssize_t *x_indptr, const Py_ssize_t *rows,
+                           Py_ssize_t row_start, Py_ssize_t n_rows, const floating *w,
+                           Py_ssize_t width, floating *out) noexcept nogil:
+    """out (n_rows x width) := X[rows] @ w, w row-major (n_features x width).
+
+    X's rows are rows[row_start + i] (row_start + i when rows is NULL).
+    """
+    cdef Py_ssize_t i, r, p, j, end
+    cdef floating v, total
+    cdef floating *orow
+    cdef const floating *wrow
+    for i in range(n_rows):
+        r = rows[row_start + i] if rows != NULL else row_start + i
+        end = x_indptr[r + 1]
+        if width == 1:
+            # One output (binary or single-target linear models): a sparse dot
+            # product, without the vector loop's set-up per nonzero.
+            total = 0
+            for p in range(x_indptr[r], end):
+                total = total + x_data[p] * w[x_indices[p]]
+            out[i] = total
+            continue
+        orow = out + i * width
+        if width <= 4:
+            _csr_row_times_narrow(x_data, x_indices, x_indptr[r], end, w, width, orow)
+            continue
+        memset(orow, 0, width * sizeof(floating))
+        for p in range(x_indptr[r], end):
+            if p + _CSR_PREFETCH < end:
+                # W's rows are picked at random: ask for a later one's start now.
+                _prefetch(w + x_indices[p + _CSR_PREFETCH] * width)
+            v = x_data[p]
+            wrow = w + x_indices[p] * width
+            for j in range(width):
+                orow[j] += v * wrow[j]
+
+
+cdef void _csr_transpose_times_dense(const floating *x_data, const Py_ssize_t *x_indices,
+                                     const Py_ssize_t *x_indptr, const Py_ssize_t *rows,
+                                     Py_ssize_t row_start, Py_ssize_t n_rows,
+                                     const floating *delta, Py_ssize_t width,
+                                     floating *g) noexcept nogil:
+    """g (n_features x width) += X[rows]^T @ delta (delta is n_rows x width)."""
+    cdef Py_ssize_t i, r, p, j, end
+    cdef floating v
+    cdef floating *grow
+    cdef const floating *drow
+    for i in range(n_rows):
+        r = rows[row_start + i] if rows != NULL else row_start + i
+        end = x_indptr[r + 1]
+        drow = delta + i * width
+        if width == 1:
+            v = drow[0]
+            for p in range(x_indptr[r], end):
+                g[x_indices[p]] += x_data[p] * v
+            continue
+        if width <= 4:
+            _csr_row_scatter_narrow(x_data, x_indices, x_indptr[r], end, drow, width, g)
+            continue
+        for p in range(x_indptr[r], end):
+            if p + _CSR_PREFETCH < end:
+                _prefetch(g + x_indices[p + _CSR_PREFETCH] * width)
+            v = x_data[p]
+            grow = g + x_indices[p] * width
+            for j in range(width):
+                grow[j] += v * drow[j]
+
+
+cdef void _clear_csr_rows(const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
+                          const Py_ssize_t *rows, Py_ssize_t row_start,
+                          Py_ssize_t n_rows, Py_ssize_t width, floating *g) noexcept nogil:
+    """g[k, :] := 0 for every feature k with a stored value in the rows."""
+    cdef Py_ssize_t i, r, p, j
+    cdef floating *grow
+    for i in range(n_rows):
+        r = rows[row_start + i] if rows != NULL else row_start + i
+        for p in range(x_indptr[r], x_indptr[r + 1]):
+            grow = g + x_indices[p] * width
+            for j in range(width):   # narrow rows: cheaper than a memset call
+                grow[j] = 0
+
+
+cdef void _move_csr_rows(const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
+                         const Py_ssize_t *rows, Py_ssize_t row_start,
+                         Py_ssize_t n_rows, Py_ssize_t width, floating *g,
+                         floating *extra) noexcept nogil:
+    """g[k, :] += extra[k, :], then extra[k, :] := 0, for every feature k of the rows.
+
+    A slice's private gradient of the first layer is zero outside its rows'
+    features, so this is the dense sum g += extra there, and it leaves extra zero.
+    A feature seen twice adds zero the second time (x + 0 = x exactly).
+    """
+    cdef Py_ssize_t i, r, p, j
+    cdef floating *grow
+    cdef floating *erow
+    for i in range(n_rows):
+        r = rows[row_start + i] if rows != NULL else row_start + i
+        for p in range(x_indptr[r], x_indptr[r + 1]):
+            grow = g + x_indices[p] * width
+            erow = extra + x_indices[p] * width
+            for j in range(width):
+                grow[j] += erow[j]
+                erow[j] = 0
 
 
 cdef void _prefetch_rows(const floating *y, const Py_ssize_t *rows, Py_ssize_t start,
@@ -452,17 +623,25 @@ cdef void _column_sums(floating *g, const floating *d, Py_ssize_t n_rows,
 
 
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
+                   const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
                    floating **acts, Py_ssize_t n_rows, int hidden_activation,
                    int output_activation) noexcept nogil:
-    """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer; acts[0] = x_block."""
+    """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer; acts[0] = x_block.
+
+    When ``csr`` is not NULL the input is its rows rows[row_start + i] (x_block unused).
+    """
     cdef Py_ssize_t l
     cdef const floating *inp = x_block
     cdef int act
     for l in range(lay.n_layers):
-        _gemm(c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
-              <floating> 1.0, inp, <int> lay.units[l],
-              params + lay.coef_offset[l], <int> lay.units[l + 1],
-              <floating> 0.0, acts[l + 1], <int> lay.units[l + 1])
+        if l == 0 and csr != NULL:
+            _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
+                             rows, row_start, n_rows, params, lay.units[1], acts[1])
+        else:
+            _gemm(c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
+                  <floating> 1.0, inp, <int> lay.units[l],
+                  params + lay.coef_offset[l], <int> lay.units[l + 1],
+                  <floating> 0.0, acts[l + 1], <int> lay.units[l + 1])
         act = output_activation if l == lay.n_layers - 1 else hidden_activation
         _bias_activation(acts[l + 1], params + lay.intercept_offset[l], n_rows,
                          lay.units[l + 1], act)
@@ -470,13 +649,16 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
 
 
 cdef void _backward(const Layout *lay, const floating *params, floating *grads,
-                    const floating *x_block, floating **acts, floating **deltas,
+                    const floating *x_block, const Input *csr, const Py_ssize_t *rows,
+                    Py_ssize_t row_start, floating **acts, floating **deltas,
                     Py_ssize_t n_rows, int hidden_activation, bint accumulate) noexcept nogil:
     """Raw gradients from the output delta already in deltas[L].
 
     grads (coef part) := acts[l]^T @ deltas[l + 1] and grads (intercept part) :=
     column sums of deltas[l + 1]; added to the existing values if ``accumulate``.
     Neither the L2 term nor the division by the summed weight is applied here.
+    With ``csr`` (sparse rows, see _forward) the first layer's coef gradient is
+    always added: the caller keeps it zero when not accumulating.
     """
     cdef Py_ssize_t l, width
     cdef floating beta = 1.0 if accumulate else 0.0
@@ -484,10 +666,15 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
     for l in range(lay.n_layers - 1, -1, -1):
         width = lay.units[l + 1]
         inp = x_block if l == 0 else acts[l]
-        _gemm(c'T', c'N', <int> lay.units[l], <int> width, <int> n_rows,
-              <floating> 1.0, inp, <int> lay.units[l],
-              deltas[l + 1], <int> width, beta,
-              grads + lay.coef_offset[l], <int> width)
+        if l == 0 and csr != NULL:
+            _csr_transpose_times_dense(<const floating *> csr.x_data, csr.x_indices,
+                                       csr.x_indptr, rows, row_start, n_rows, deltas[1],
+                                       width, grads)
+        else:
+            _gemm(c'T', c'N', <int> lay.units[l], <int> width, <int> n_rows,
+                  <floating> 1.0, inp, <int> lay.units[l],
+                  deltas[l + 1], <int> width, beta,
+                  grads + lay.coef_offset[l], <int> width)
         _column_sums(grads + lay.intercept_offset[l], deltas[l + 1], n_rows, width,
                      accumulate)
         if l > 0:
@@ -694,24 +881,27 @@ cdef int _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
     return 0
 
 
-cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows):
-    """Workspace for one block: the gathered input rows, then acts and deltas per layer.
+cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows,
+                                bint sparse):
+    """Workspace for one block: the gathered input rows (none when X is sparse), then
+    acts and deltas per layer.
 
     The output layer's delta overwrites its activations, so it needs no space of its own.
     """
     cdef Py_ssize_t l, n_layers = units.shape[0] - 1
-    cdef Py_ssize_t total = n_rows * (units[0] + units[n_layers])
+    cdef Py_ssize_t total = n_rows * ((0 if sparse else units[0]) + units[n_layers])
     for l in range(1, n_layers):
         total += 2 * n_rows * units[l]
     return total
 
 
 cdef void _split_workspace(const Layout *lay, floating *work, Py_ssize_t n_rows,
-                           floating **x_block, floating **acts,
+                           bint sparse, floating **x_block, floating **acts,
                            floating **deltas) noexcept nogil:
     cdef Py_ssize_t l
-    x_block[0] = work
-    work += n_rows * lay.units[0]
+    x_block[0] = NULL if sparse else work
+    if not sparse:
+        work += n_rows * lay.units[0]
     acts[0] = x_block[0]
     deltas[0] = NULL
     for l in range(1, lay.n_layers):
@@ -722,16 +912,6 @@ cdef void _split_workspace(const Layout *lay, floating *work, Py_ssize_t n_rows,
     # _output_loss_delta turns the output activations into the output delta in place.
     acts[lay.n_layers] = work
     deltas[lay.n_layers] = work
-
-
-ctypedef struct Input:
-    # The rows of one data set, as raw pointers (cast to floating * where used).
-    const void *x            # dense rows, or NULL when sparse
-    const void *x_data       # CSR arrays when sparse
-    const Py_ssize_t *x_indices
-    const Py_ssize_t *x_indptr
-    const void *y            # targets (n_samples x n_outputs)
-    const void *sample_weight  # or NULL
 
 
 cdef enum:
@@ -748,32 +928,36 @@ cdef double _slice_gradient(const Layout *lay, const Model *model, const Input *
 
     The rows are row_start .. row_start + n_rows - 1, through ``rows`` if not NULL.
     ``work`` is one thread's workspace for ``capacity`` >= n_rows rows. Dense rows
-    that are contiguous in X are used in place; others are gathered first.
+    that are contiguous in X are used in place; others are gathered first. Sparse
+    rows are read in place; the first layer's coef gradient is then added to
+    ``grads`` even without ``accumulate`` (the caller keeps it zero).
     """
     cdef floating *acts[MAX_LAYERS + 1]
     cdef floating *deltas[MAX_LAYERS + 1]
     cdef floating *x_block
     cdef const floating *inp
     cdef Py_ssize_t n_features = lay.units[0]
-    _split_workspace(lay, work, capacity, &x_block, acts, deltas)
+    cdef const Input *csr = data if model.sparse else NULL
+    _split_workspace(lay, work, capacity, model.sparse, &x_block, acts, deltas)
     if rows != NULL:
         _prefetch_rows(<const floating *> data.y, rows, row_start, row_start + n_rows,
                        lay.units[lay.n_layers])
-    if model.sparse or rows != NULL:
-        _gather_rows(<const floating *> data.x, <const floating *> data.x_data,
-                     data.x_indices, data.x_indptr, model.sparse, rows, row_start,
-                     n_rows, n_features, x_block)
+    if model.sparse:
+        inp = NULL
+    elif rows != NULL:
+        _gather_rows(<const floating *> data.x, rows, row_start, n_rows, n_features,
+                     x_block)
         inp = x_block
     else:
         inp = <const floating *> data.x + row_start * n_features
-    _forward(lay, params, inp, acts, n_rows, model.hidden_activation,
-             model.output_activation)
+    _forward(lay, params, inp, csr, rows, row_start, acts, n_rows,
+             model.hidden_activation, model.output_activation)
     cdef double loss = _output_loss_delta(
         acts[lay.n_layers], <const floating *> data.y,
         <const floating *> data.sample_weight, rows, row_start, n_rows,
         lay.units[lay.n_layers], model.loss, model.has_weights)
-    _backward(lay, params, grads, inp, acts, deltas, n_rows, model.hidden_activation,
-              accumulate)
+    _backward(lay, params, grads, inp, csr, rows, row_start, acts, deltas, n_rows,
+              model.hidden_activation, accumulate)
     return loss
 
 
@@ -790,6 +974,33 @@ cdef void _sum_gradients(floating *grads, const floating *extra, Py_ssize_t stri
 
 cdef inline Py_ssize_t _ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return (a + b - 1) // b
+
+
+cdef void _sum_and_clear_gradients(floating *grads, floating *extra, Py_ssize_t stride,
+                                   Py_ssize_t n_extra, Py_ssize_t lo,
+                                   Py_ssize_t hi) noexcept nogil:
+    """_sum_gradients over [lo, hi), leaving the other threads' gradients zero there."""
+    cdef Py_ssize_t t, k
+    cdef floating *g
+    for t in range(n_extra):
+        g = extra + t * stride
+        for k in range(lo, hi):
+            grads[k] += g[k]
+            g[k] = 0
+
+
+cdef bint _clear_by_rows(const Py_ssize_t *x_indptr, const Py_ssize_t *order,
+                         Py_ssize_t start, Py_ssize_t stop, Py_ssize_t width,
+                         Py_ssize_t n_first, Py_ssize_t item_size) noexcept nogil:
+    """Whether a sparse batch's W1 gradient rows are summed and cleared row by row
+    (few rows touched), or the whole W1 part densely and in parallel: a scattered
+    row costs a cache line for as little as one value, so rows win only while they
+    touch under a quarter of W1's cache lines. Both give the same numbers."""
+    cdef Py_ssize_t i, r, nnz = 0
+    for i in range(start, stop):
+        r = order[i]
+        nnz += x_indptr[r + 1] - x_indptr[r]
+    return 4 * nnz * _ceil_div(width * item_size, 64) < n_first * item_size // 64
 
 
 def small_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
@@ -872,17 +1083,19 @@ def parameter_count(const Py_ssize_t[::1] units):
     return n
 
 
-def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows, int n_slices=1):
-    """Elements of the ``work`` buffer: n_slices workspaces of ``n_rows`` rows each,
-    and a private gradient buffer for every slice but the first."""
-    return n_slices * _workspace_size(units, n_rows) + (
+def workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows, int n_slices=1,
+                   bint sparse=False):
+    """Elements of the ``work`` buffer: n_slices workspaces of ``n_rows`` rows each
+    (without room for input rows when X is sparse), and a private gradient buffer
+    for every slice but the first."""
+    return n_slices * _workspace_size(units, n_rows, sparse) + (
         (n_slices - 1) * parameter_count(units))
 
 
 def unit_split_workspace_size(const Py_ssize_t[::1] units, Py_ssize_t batch_size,
-                              int n_parts):
+                              int n_parts, bint sparse=False):
     """Elements of train_epoch's ``work`` buffer with ``split_units``."""
-    return _unit_split_workspace_size(units, batch_size, n_parts)
+    return _unit_split_workspace_size(units, batch_size, n_parts, sparse)
 
 
 cdef Input _input(const floating[:, ::1] X, const floating[::1] X_data,
@@ -943,25 +1156,32 @@ cdef void _block_columns(floating *a, floating *tmp, Py_ssize_t n_rows,
 
 
 cdef Py_ssize_t _unit_split_workspace_size(const Py_ssize_t[::1] units,
-                                           Py_ssize_t batch_size, int n_parts):
-    """Per part: gathered rows, hidden activations, hidden deltas, output block;
-    then the parts' logit shares for two batches."""
+                                           Py_ssize_t batch_size, int n_parts,
+                                           bint sparse):
+    """Per part: gathered rows (none when sparse), hidden activations, hidden
+    deltas, output block; then the parts' logit shares for two batches."""
     cdef Py_ssize_t width = _ceil_div(units[1], n_parts)
-    return n_parts * batch_size * (units[0] + 2 * width + units[2]) + (
+    return n_parts * batch_size * ((0 if sparse else units[0]) + 2 * width + units[2]) + (
         2 * n_parts * batch_size * units[2])
 
 
 cdef void _split_forward(const Layout *lay, const floating *params, const floating *x,
+                         const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
                          floating *hidden, floating *share, Py_ssize_t n_rows,
                          Py_ssize_t lo, Py_ssize_t hi, bint add_output_bias,
                          int hidden_activation) noexcept nogil:
     """hidden := act(x @ W1[:, lo:hi] + b1[lo:hi]); share := hidden @ W2[lo:hi, :]
-    (+ b2 for the part that owns it). W1 is in column blocks."""
+    (+ b2 for the part that owns it). W1 is in column blocks. With ``csr`` the
+    input is its rows rows[row_start + i] instead of x."""
     cdef Py_ssize_t n_in = lay.units[0], n_out = lay.units[2], width = hi - lo, i, j
     cdef const floating *b2 = params + lay.intercept_offset[1]
-    _gemm(c'N', c'N', <int> n_rows, <int> width, <int> n_in, <floating> 1.0, x,
-          <int> n_in, params + n_in * lo, <int> width, <floating> 0.0, hidden,
-          <int> width)
+    if csr != NULL:
+        _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
+                         rows, row_start, n_rows, params + n_in * lo, width, hidden)
+    else:
+        _gemm(c'N', c'N', <int> n_rows, <int> width, <int> n_in, <floating> 1.0, x,
+              <int> n_in, params + n_in * lo, <int> width, <floating> 0.0, hidden,
+              <int> width)
     _bias_activation(hidden, params + lay.intercept_offset[0] + lo, n_rows, width,
                      hidden_activation)
     _gemm(c'N', c'N', <int> n_rows, <int> n_out, <int> width, <floating> 1.0, hidden,
@@ -976,14 +1196,21 @@ cdef void _split_forward(const Layout *lay, const floating *params, const floati
 cdef void _split_backward_update(const Layout *lay, const Model *model,
                                  const Optimizer *opt, floating *params,
                                  floating *grads, floating *state_1, floating *state_2,
-                                 const floating *x, const floating *hidden,
+                                 const floating *x, const Input *csr,
+                                 const Py_ssize_t *rows, Py_ssize_t row_start,
+                                 const floating *hidden,
                                  floating *hidden_delta, const floating *delta,
                                  Py_ssize_t n_rows, Py_ssize_t lo, Py_ssize_t hi,
                                  bint owns_output_bias, double weight_sum,
                                  double adam_rate, double *sumsq,
                                  double *sumabs) noexcept nogil:
     """Gradients of one part's parameters from the output delta, then their update;
-    sumsq and sumabs receive the part's sum w^2 and sum |w| after it."""
+    sumsq and sumabs receive the part's sum w^2 and sum |w| after it.
+
+    With ``csr`` (sparse input rows, see _split_forward) the part's block of the W1
+    gradient is zero on entry and left zero on return (only the rows of the
+    batch's features are written and cleared).
+    """
     cdef Py_ssize_t n_in = lay.units[0], n_out = lay.units[2], width = hi - lo
     cdef Py_ssize_t w2 = lay.coef_offset[1] + lo * n_out
     cdef Py_ssize_t b1 = lay.intercept_offset[0] + lo, b2 = lay.intercept_offset[1]
@@ -998,14 +1225,22 @@ cdef void _split_backward_update(const Layout *lay, const Model *model,
           <int> width)
     _activation_derivative(hidden_delta, hidden, n_rows * width,
                            model.hidden_activation)
-    _gemm(c'T', c'N', <int> n_in, <int> width, <int> n_rows, <floating> 1.0, x,
-          <int> n_in, hidden_delta, <int> width, <floating> 0.0, grads + n_in * lo,
-          <int> width)
+    if csr != NULL:
+        _csr_transpose_times_dense(<const floating *> csr.x_data, csr.x_indices,
+                                   csr.x_indptr, rows, row_start, n_rows, hidden_delta,
+                                   width, grads + n_in * lo)
+    else:
+        _gemm(c'T', c'N', <int> n_in, <int> width, <int> n_rows, <floating> 1.0, x,
+              <int> n_in, hidden_delta, <int> width, <floating> 0.0, grads + n_in * lo,
+              <int> width)
     _column_sums(grads + b1, hidden_delta, n_rows, width, False)
     sumsq[0] = 0.0
     sumabs[0] = 0.0
     _update_range(lay, model, params, grads, state_1, state_2, n_in * lo, n_in * hi,
                   weight_sum, opt, adam_rate, &sq, &ab)
+    if csr != NULL:
+        _clear_csr_rows(csr.x_indices, csr.x_indptr, rows, row_start, n_rows, width,
+                        grads + n_in * lo)
     sumsq[0] += sq
     sumabs[0] += ab
     _update_range(lay, model, params, grads, state_1, state_2, w2, w2 + width * n_out,
@@ -1034,7 +1269,9 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
     """
     cdef Py_ssize_t n_in = lay.units[0], n_hidden = lay.units[1], n_out = lay.units[2]
     cdef Py_ssize_t width_max = _ceil_div(n_hidden, n_parts)
-    cdef Py_ssize_t part_work = batch_size * (n_in + 2 * width_max + n_out)
+    cdef Py_ssize_t x_width = 0 if model.sparse else n_in   # gathered rows per part
+    cdef Py_ssize_t part_work = batch_size * (x_width + 2 * width_max + n_out)
+    cdef const Input *csr = data if model.sparse else NULL
     cdef floating *shares = work + n_parts * part_work   # [2][n_parts][batch x n_out]
     cdef Py_ssize_t share_size = batch_size * n_out
     # Shared between the threads, so arrays (Cython privatises assigned scalars).
@@ -1056,6 +1293,9 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
     _block_columns(state_1, grads, n_in, n_hidden, n_parts, True)
     if opt.solver == SOLVER_ADAM:
         _block_columns(state_2, grads, n_in, n_hidden, n_parts, True)
+    if model.sparse:
+        # The W1 gradient stays zero outside the rows a batch touches.
+        memset(grads, 0, n_in * n_hidden * sizeof(floating))
     for p in range(n_parts):
         part_sq[n_parts + p] = 0.0
         part_abs[n_parts + p] = 0.0
@@ -1067,7 +1307,7 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
         tid = threadid()
         team = fastgd_team_size()
         x_block = work + tid * part_work
-        out = x_block + batch_size * (n_in + 2 * width_max)
+        out = x_block + batch_size * (x_width + 2 * width_max)
         t = step[0]
         batch = 0
         start = 0
@@ -1080,15 +1320,15 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                 n_rows = stop - start
                 parity = batch % 2
                 _prefetch_rows(<const floating *> data.y, order, start, stop, n_out)
-                _gather_rows(<const floating *> data.x, <const floating *> data.x_data,
-                             data.x_indices, data.x_indptr, model.sparse, order, start,
-                             n_rows, n_in, x_block)
+                if not model.sparse:
+                    _gather_rows(<const floating *> data.x, order, start, n_rows,
+                                 n_in, x_block)
                 p = tid
                 while p < n_parts:
                     lo = _unit_start(n_hidden, n_parts, p)
                     hi = _unit_start(n_hidden, n_parts, p + 1)
-                    _split_forward(lay, params, x_block,
-                                   work + p * part_work + batch_size * n_in,
+                    _split_forward(lay, params, x_block, csr, order, start,
+                                   work + p * part_work + batch_size * x_width,
                                    shares + (parity * n_parts + p) * share_size,
                                    n_rows, lo, hi, p == 0, model.hidden_activation)
                     p = p + team
@@ -1127,8 +1367,9 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                     hi = _unit_start(n_hidden, n_parts, p + 1)
                     _split_backward_update(
                         lay, model, opt, params, grads, state_1, state_2, x_block,
-                        work + p * part_work + batch_size * n_in,
-                        work + p * part_work + batch_size * (n_in + width_max),
+                        csr, order, start,
+                        work + p * part_work + batch_size * x_width,
+                        work + p * part_work + batch_size * (x_width + width_max),
                         out, n_rows, lo, hi, p == 0, weight_sum, adam_rate,
                         &part_sq[parity * n_parts + p], &part_abs[parity * n_parts + p])
                     p = p + team
@@ -1211,7 +1452,13 @@ def train_epoch(floating[::1] params, floating[::1] grads,
 
     cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
     cdef Py_ssize_t capacity = _ceil_div(batch_size, n_slices)
-    cdef Py_ssize_t thread_work = _workspace_size(units, capacity)
+    cdef Py_ssize_t thread_work = _workspace_size(units, capacity, model.sparse)
+    cdef Py_ssize_t n_first = units[0] * units[1]   # W1's coefs: [0, n_first)
+    # Sparse X: the W1 part is summed and cleared by rows (_move_csr_rows) or
+    # densely, as _clear_by_rows decides per batch; sum_from is where the dense
+    # sum of the private gradients starts.
+    cdef Py_ssize_t sum_from = 0
+    cdef bint by_rows = False, dense_clear = False
     cdef bint interrupted
     if not 1 <= batch_size <= n_samples:
         raise ValueError(f"batch_size must be in [1, {n_samples}], got {batch_size}")
@@ -1228,7 +1475,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     if split_units:
         if lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
             raise ValueError("split_units needs one hidden layer of >= n_slices units")
-        if work.shape[0] < _unit_split_workspace_size(units, batch_size, n_slices):
+        if work.shape[0] < _unit_split_workspace_size(units, batch_size, n_slices,
+                                                      model.sparse):
             raise ValueError("work is too small")
         with nogil:
             interrupted = _train_epoch_unit_split(
@@ -1238,10 +1486,16 @@ def train_epoch(floating[::1] params, floating[::1] grads,
         if interrupted:
             _raise_pending()
         return loss_sum, step
-    if work.shape[0] < workspace_size(units, capacity, n_slices):
+    if work.shape[0] < workspace_size(units, capacity, n_slices, model.sparse):
         raise ValueError("work is too small")
 
     with nogil:
+        if model.sparse:
+            # The W1 part of every gradient buffer stays zero outside the rows the
+            # current batch touches: cleared after each batch.
+            memset(&grads[0], 0, n_first * sizeof(floating))
+            for t in range(n_slices - 1):
+                memset(extra_grads + t * n_params, 0, n_first * sizeof(floating))
         sumabs = _coef_sums(&lay, &params[0], &sumsq)
         start = 0
         while start < n_samples:
@@ -1249,6 +1503,11 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             n_rows = stop - start
             chunk = _ceil_div(n_rows, n_slices)
             n_active = _ceil_div(n_rows, chunk)
+            if model.sparse:
+                by_rows = _clear_by_rows(data.x_indptr, &order[0], start, stop,
+                                         units[1], n_first, sizeof(floating))
+                dense_clear = not by_rows
+                sum_from = n_first if by_rows else 0
             if n_active == 1:
                 batch_loss = _slice_gradient(&lay, &model, &data, &params[0], &grads[0],
                                              &work[0], capacity, &order[0], start,
@@ -1272,6 +1531,12 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 batch_loss = 0.0
                 for t in range(n_active):
                     batch_loss = batch_loss + part_loss[t]
+                if by_rows:
+                    for t in range(1, n_active):
+                        _move_csr_rows(data.x_indices, data.x_indptr, &order[0],
+                                       start + t * chunk, min(chunk, n_rows - t * chunk),
+                                       units[1], &grads[0],
+                                       extra_grads + (t - 1) * n_params)
             weight_sum = _batch_weight_sum(<const floating *> data.sample_weight,
                                            &order[0], start, stop)
             # The batch loss seen by scikit-learn: data term plus the penalty of the
@@ -1286,22 +1551,43 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
                               &state_2[0], 0, n_params, weight_sum, &opt, adam_rate,
                               &sumsq, &sumabs)
+                if dense_clear:
+                    memset(&grads[0], 0, n_first * sizeof(floating))
             elif n_threads == 1:
                 for t in range(n_slices):
                     lo = min(t * param_chunk, n_params)
                     hi = min(lo + param_chunk, n_params)
-                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1, lo, hi)
+                    if dense_clear:
+                        _sum_and_clear_gradients(&grads[0], extra_grads, n_params,
+                                                 n_active - 1, lo,
+                                                 max(lo, min(hi, n_first)))
+                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1,
+                                   max(lo, max(sum_from, n_first if dense_clear else 0)),
+                                   max(hi, max(sum_from, n_first if dense_clear else 0)))
                     _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
                                   &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
                                   &part_sq[t], &part_abs[t])
+                    if dense_clear and lo < n_first:
+                        memset(&grads[0] + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
             else:
                 for t in prange(n_slices, num_threads=n_threads, schedule="static"):
                     lo = min(t * param_chunk, n_params)
                     hi = min(lo + param_chunk, n_params)
-                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1, lo, hi)
+                    if dense_clear:
+                        _sum_and_clear_gradients(&grads[0], extra_grads, n_params,
+                                                 n_active - 1, lo,
+                                                 max(lo, min(hi, n_first)))
+                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1,
+                                   max(lo, max(sum_from, n_first if dense_clear else 0)),
+                                   max(hi, max(sum_from, n_first if dense_clear else 0)))
                     _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
                                   &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
                                   &part_sq[t], &part_abs[t])
+                    if dense_clear and lo < n_first:
+                        memset(&grads[0] + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
+            if by_rows:
+                _clear_csr_rows(data.x_indices, data.x_indptr, &order[0], start, n_rows,
+                                units[1], &grads[0])
             if n_active > 1:
                 sumsq = 0.0
                 sumabs = 0.0
@@ -1347,7 +1633,7 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
     cdef Py_ssize_t n_samples = Y.shape[0], n_params = lay.n_params
-    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows)
+    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows, model.sparse)
     cdef floating *extra_grads = &work[0] + n_parts * thread_work
     cdef Py_ssize_t part = _ceil_div(n_samples, n_parts)
     cdef Py_ssize_t t, k, lo, hi, start, stop
@@ -1407,8 +1693,10 @@ def forward(const floating[::1] params, floating[::1] work,
     _fill_layout(&lay, units, coef_offset, intercept_offset, MAX_THREADS, n_threads)
     cdef Py_ssize_t n_samples = out.shape[0]
     cdef Py_ssize_t n_blocks = _ceil_div(n_samples, block_rows)
-    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows)
+    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows, model.sparse)
     cdef Py_ssize_t b
+    if work.shape[0] < n_threads * thread_work:
+        raise ValueError("work is too small")
     with nogil:
         for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
             _forward_block(&lay, &model, &params[0], &X[0, 0] if X.shape[0] > 0 else NULL,
@@ -1431,13 +1719,12 @@ cdef void _forward_block(const Layout *lay, const Model *model, const floating *
     cdef floating *x_block
     cdef const floating *inp
     cdef Py_ssize_t n_out = lay.units[lay.n_layers]
-    _split_workspace(lay, work, capacity, &x_block, acts, deltas)
-    if model.sparse:
-        _gather_rows(x, x_data, x_indices, x_indptr, True, NULL, row_start, n_rows,
-                     lay.units[0], x_block)
-        inp = x_block
-    else:
-        inp = x + row_start * lay.units[0]
-    _forward(lay, params, inp, acts, n_rows, model.hidden_activation,
-             model.output_activation)
+    cdef Input csr
+    csr.x_data = x_data
+    csr.x_indices = x_indices
+    csr.x_indptr = x_indptr
+    _split_workspace(lay, work, capacity, model.sparse, &x_block, acts, deltas)
+    inp = NULL if model.sparse else x + row_start * lay.units[0]
+    _forward(lay, params, inp, &csr if model.sparse else NULL, NULL, row_start, acts,
+             n_rows, model.hidden_activation, model.output_activation)
     memcpy(out + row_start * n_out, acts[lay.n_layers], n_rows * n_out * sizeof(floating))

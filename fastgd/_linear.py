@@ -157,6 +157,36 @@ def _network_from(coef, intercept, dtype, output_activation):
     return Network([d, k], "identity", output_activation, params)
 
 
+def _fit_on_used_columns(fit, network, X, *args):
+    """``fit(network, X, *args)`` (a full-batch fit), on the columns of a sparse X
+    holding stored values only, when that drops most columns and their coefs are 0.
+
+    An empty column's data gradient is exactly zero, so from 0 its coefficient
+    stays 0 under L2 and the preconditioner: the fit on the used columns is the same
+    fit, without the O(n_features) work per iteration (hashed text leaves most of
+    2**20 columns empty; scipy's L-BFGS alone then took 0.2 s per iteration).
+    """
+    if not sp.issparse(X) or X.format not in ("csr", "csc"):
+        return fit(network, X, *args)
+    d = X.shape[1]
+    if X.format == "csr":
+        used = np.bincount(X.indices, minlength=d) > 0
+    else:
+        used = np.diff(X.indptr) > 0
+    W, b = network.views()
+    if not used.any() or used.sum() > d // 2 or W[0][~used].any():
+        return fit(network, X, *args)
+    cols = np.flatnonzero(used)
+    small = Network([cols.size, W[0].shape[1]], network.hidden_activation,
+                    network.output_activation,
+                    np.concatenate([W[0][cols].ravel(), b[0]]).astype(network.dtype))
+    result = fit(small, X[:, cols], *args)
+    Ws, bs = small.views()
+    W[0][cols] = Ws[0]
+    b[0][:] = bs[0]
+    return result
+
+
 def _coef_intercept(network):
     W, b = network.views()
     return np.ascontiguousarray(W[0].T), b[0].copy()
@@ -534,7 +564,11 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
                                  incremental=False, validation_set=validation_set,
                                  subtasks=subtasks)
         else:
-            self._fit_lbfgs(network, X, Y, sample_weight, l2, l1, subtasks=subtasks)
+            if subtasks.active:  # the callbacks' snapshots need every column
+                self._fit_lbfgs(network, X, Y, sample_weight, l2, l1, subtasks=subtasks)
+            else:
+                _fit_on_used_columns(self._fit_lbfgs, network, X, Y, sample_weight, l2,
+                                     l1)
             self._adopt(network)
         end_fit(self, X, y, sample_weight)
         return self

@@ -46,6 +46,8 @@ from fastgd._build import kernels as _kernels
 # Measured on the 2-core reference machine (benchmarks/NOTES.md).
 _MIN_FLOPS_PER_SLICE = 500_000
 _MIN_ROWS_PER_SLICE = 16
+# The optimizer's update per parameter, in flops, when slices count sparse work.
+_UPDATE_FLOPS_PER_PARAM = 10
 # The kernels' limit (MAX_THREADS in _kernels.pyx).
 _MAX_SLICES = 64
 # At most this many parameters in all slices' gradients together (2**25: 128 MiB in
@@ -221,17 +223,26 @@ def slice_cap():
     return min(cap, _MAX_SLICES)
 
 
-def slices_for(units, rows, cap=None):
+def slices_for(units, rows, cap=None, nnz_per_row=None):
     """Row slices for a batch of ``rows`` rows through the network ``units``.
 
     Enough rows and work per slice, at most ``cap`` (default ``slice_cap()``) slices:
     a function of the shape and the machine's size, never of the thread count, so
-    it fixes the arithmetic (see the module docstring).
+    it fixes the arithmetic (see the module docstring). ``nnz_per_row`` (sparse X:
+    stored values per row, on average) counts the first layer's work by its
+    nonzeros, plus the optimizer's pass over every parameter, which the slices
+    share and which dominates for wide sparse input.
     """
     if cap is None:
         cap = slice_cap()
     weights = sum(a * b for a, b in zip(units[:-1], units[1:]))
-    by_work = int(rows * 6 * weights // _MIN_FLOPS_PER_SLICE)
+    if nnz_per_row is None:
+        work = rows * 6 * weights
+    else:
+        later = weights - units[0] * units[1]
+        work = (rows * (4 * nnz_per_row * units[1] + 6 * later)
+                + _UPDATE_FLOPS_PER_PARAM * (weights + sum(units[1:])))
+    by_work = int(work // _MIN_FLOPS_PER_SLICE)
     # Every slice but the first has a private gradient to allocate and to sum per
     # batch; bound their memory on large machines, never below two slices.
     params = weights + sum(units[1:])

@@ -389,7 +389,7 @@ def test_slices_are_bitwise_independent_of_threads(monkeypatch, n_threads, solve
     monkeypatch.setattr("fastgd._threads.idle_cores", lambda: 64)
     results = {}
     for slices, threads in ((1, 1), (3, 1), (3, n_threads)):
-        monkeypatch.setattr("fastgd._threads.slices_for", lambda units, rows: slices)
+        monkeypatch.setattr("fastgd._threads.slices_for", lambda units, rows, **kw: slices)
         monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
         net = Network(units, "tanh", "softmax", params.copy())
         opt = Optimizer(solver, params.size, np.float64, 0.01)
@@ -420,7 +420,7 @@ def test_unit_split_matches_serial_epoch(monkeypatch, solver, sparse_input, weig
     monkeypatch.setattr("fastgd._threads.idle_cores", lambda: 64)
     results = {}
     for parts, threads in ((1, 1), (2, 1), (2, 2), (3, 1), (3, 3)):
-        monkeypatch.setattr("fastgd._threads.slices_for", lambda units, rows: parts)
+        monkeypatch.setattr("fastgd._threads.slices_for", lambda units, rows, **kw: parts)
         monkeypatch.setenv("FASTGD_NUM_THREADS", str(threads))
         assert _threads.splits_units(units, 10, parts) == (parts > 1)
         net = Network(units, "tanh", output, params.copy())
