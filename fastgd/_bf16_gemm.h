@@ -223,8 +223,12 @@ static void fgd_bf16_gemm_plain(size_t m, size_t n, size_t k, const uint16_t *pa
 /* ---- AVX512-BF16 path ------------------------------------------------------------ */
 
 #define FGD_MR 6      /* rows of C per register block */
+#ifndef FGD_KC
 #define FGD_KC 128    /* k pairs per cache block: a 128 x 512 B slice is 256 KB (L2) */
+#endif
+#ifndef FGD_NC
 #define FGD_NC 512    /* columns per cache block */
+#endif
 
 /* A 6 x (16 * nv) block of C over k pairs q0 .. q0 + nq - 1: 6 * nv accumulators stay
  * in registers; each pair step loads nv B vectors and broadcasts 6 A pairs. Rows past
