@@ -143,6 +143,41 @@ static void fgd_bf16_round(const float *x, uint16_t *out, size_t n)
 
 /* ---- packing --------------------------------------------------------------------- */
 
+#if FGD_BF16_X86
+/* Rounded bfloat16 of 16 floats in the low halves of 32-bit lanes. */
+FGD_TGT_AVX512 static inline __m512i fgd_bf16_round_lanes(__m512i u)
+{
+    __m512i hi = _mm512_srli_epi32(u, 16);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(
+        u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(hi, _mm512_set1_epi32(1)))), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_or_epi32(r, nan, hi, _mm512_set1_epi32(0x0040));
+}
+
+/* op(A) = A^T as stored (a is k x m): rows p and p+1 of a, 16 columns i at a time,
+ * give the pairs (A(i, p), A(i, p+1)) of 16 packed rows: one 32-bit scatter. */
+FGD_TGT_AVX512 static void fgd_bf16_pack_a_trans_avx512(size_t m, size_t k, const float *a,
+                                                        size_t lda, uint16_t *out)
+{
+    const size_t kp = fgd_bf16_k_pad(k);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                              11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int) (kp / 2)));
+    for (size_t i = 0; i < m; i += 16) {
+        __mmask16 mask = m - i >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (m - i)) - 1);
+        for (size_t p = 0; p < k; p += 2) {
+            __m512i r0 = fgd_bf16_round_lanes(_mm512_maskz_loadu_epi32(mask, a + p * lda + i));
+            __m512i r1 = p + 1 < k
+                ? fgd_bf16_round_lanes(_mm512_maskz_loadu_epi32(mask, a + (p + 1) * lda + i))
+                : _mm512_setzero_si512();
+            _mm512_mask_i32scatter_epi32((void *) (out + i * kp + p), mask, rows,
+                                         _mm512_or_si512(r0, _mm512_slli_epi32(r1, 16)), 4);
+        }
+    }
+}
+#endif
+
 /* op(A) (m x k; A(i, p) = a[i * lda + p], or a[p * lda + i] when trans_a) into
  * m_pad x k_pad bfloat16 rows, zero-padded. The transposed case walks 32 x 32 blocks
  * so that both the reads and the writes stay within a few cache lines. */
@@ -156,6 +191,15 @@ static void fgd_bf16_pack_a(size_t m, size_t k, const float *a, size_t lda, int 
             memset(out + i * kp + k, 0, (kp - k) * sizeof(uint16_t));
         }
     } else {
+#if FGD_BF16_X86
+        if (fgd_bf16_has_avx512 && kp / 2 * 16 < 0x7fffffff) {   /* int32 scatter offsets */
+            fgd_bf16_pack_a_trans_avx512(m, k, a, lda, out);
+            for (size_t i = 0; i < m; i++)
+                memset(out + i * kp + k, 0, (kp - k) * sizeof(uint16_t));
+            memset(out + m * kp, 0, (mp - m) * kp * sizeof(uint16_t));
+            return;
+        }
+#endif
         for (size_t p0 = 0; p0 < k; p0 += 32)
             for (size_t i0 = 0; i0 < m; i0 += 32) {
                 size_t p1 = p0 + 32 < k ? p0 + 32 : k, i1 = i0 + 32 < m ? i0 + 32 : m;
@@ -169,6 +213,26 @@ static void fgd_bf16_pack_a(size_t m, size_t k, const float *a, size_t lda, int 
     memset(out + m * kp, 0, (mp - m) * kp * sizeof(uint16_t));
 }
 
+#if FGD_BF16_X86
+/* op(B) = B as stored: rows 2q and 2q+1, 16 columns at a time, rounded into 32-bit
+ * lanes: r0 | r1 << 16 is the panel's pair row as it is (64 bytes, one store). */
+FGD_TGT_AVX512 static void fgd_bf16_pack_b_rows_avx512(size_t k, size_t n, const float *b,
+                                                       size_t ldb, uint16_t *out)
+{
+    const size_t kp = fgd_bf16_k_pad(k), panel = kp * 16;
+    for (size_t p = 0; p < k; p += 2)
+        for (size_t j = 0; j < n; j += 16) {
+            __mmask16 mask = n - j >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (n - j)) - 1);
+            __m512i r0 = fgd_bf16_round_lanes(_mm512_maskz_loadu_epi32(mask, b + p * ldb + j));
+            __m512i r1 = p + 1 < k
+                ? fgd_bf16_round_lanes(_mm512_maskz_loadu_epi32(mask, b + (p + 1) * ldb + j))
+                : _mm512_setzero_si512();
+            _mm512_storeu_si512((void *) (out + (j / 16) * panel + (p / 2) * 32),
+                                _mm512_or_si512(r0, _mm512_slli_epi32(r1, 16)));
+        }
+}
+#endif
+
 /* op(B) (k x n; B(p, j) = b[p * ldb + j], or b[j * ldb + p] when trans_b) into the
  * 16-column VNNI pair panels described at the top, zero-padded. */
 static void fgd_bf16_pack_b(size_t k, size_t n, const float *b, size_t ldb, int trans_b,
@@ -178,15 +242,35 @@ static void fgd_bf16_pack_b(size_t k, size_t n, const float *b, size_t ldb, int 
     const size_t panel = kp * 16;   /* elements per 16-column panel */
     memset(out, 0, kp * np * sizeof(uint16_t));
     if (!trans_b) {
+#if FGD_BF16_X86
+        if (fgd_bf16_has_avx512) {
+            fgd_bf16_pack_b_rows_avx512(k, n, b, ldb, out);
+            return;
+        }
+#endif
         for (size_t p = 0; p < k; p++)
             for (size_t j = 0; j < n; j++)
                 out[(j / 16) * panel + (p / 2) * 32 + (j % 16) * 2 + (p % 2)]
                     = fgd_bf16_round1(b[p * ldb + j]);
     } else {
-        for (size_t j = 0; j < n; j++) {
-            uint16_t *col = out + (j / 16) * panel + (j % 16) * 2;
+        /* Column j of op(B) is row j of b: rounded in one vector pass, its consecutive
+         * bfloat16 pairs are the column's 32-bit entries of the panel (every 64 bytes). */
+        uint16_t *col = malloc(kp * sizeof(uint16_t));
+        if (col) {
+            memset(col, 0, kp * sizeof(uint16_t));
+            for (size_t j = 0; j < n; j++) {
+                fgd_bf16_round(b + j * ldb, col, k);
+                uint16_t *o = out + (j / 16) * panel + (j % 16) * 2;
+                for (size_t q = 0; q < (k + 1) / 2; q++)
+                    memcpy(o + q * 32, col + 2 * q, 2 * sizeof(uint16_t));
+            }
+            free(col);
+            return;
+        }
+        for (size_t j = 0; j < n; j++) {   /* no memory for the column: element by element */
+            uint16_t *o = out + (j / 16) * panel + (j % 16) * 2;
             for (size_t p = 0; p < k; p++)
-                col[(p / 2) * 32 + (p % 2)] = fgd_bf16_round1(b[j * ldb + p]);
+                o[(p / 2) * 32 + (p % 2)] = fgd_bf16_round1(b[j * ldb + p]);
         }
     }
 }
