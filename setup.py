@@ -45,6 +45,10 @@ OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 
 AVX2_PROBE = ("#include <immintrin.h>\nint main(void){__m256 a = _mm256_set1_ps(1.f);\n"
               "a = _mm256_fmadd_ps(a, a, a); return (int) _mm256_cvtss_f32(a) != 2;}\n")
 AVX2_FLAGS = ["-mavx2", "-mfma"]
+BF16_PROBE = ("#include <immintrin.h>\nint main(void){_tile_zero(0);\n"
+              "__m512 a = _mm512_dpbf16_ps(_mm512_setzero_ps(), (__m512bh) _mm512_set1_epi32(1),\n"
+              "(__m512bh) _mm512_set1_epi32(1)); return (int) _mm512_reduce_add_ps(a);}\n")
+BF16_FLAGS = ["-mamx-tile", "-mamx-bf16", "-mavx512f", "-mavx512bf16"]
 
 
 # -fno-math-errno: sqrt need not set errno, so the update loops vectorise.
@@ -63,6 +67,12 @@ USE_OPENMP = not NO_OPENMP and compiler_accepts(["-fopenmp"], OPENMP_PROBE)
 # time by fastgd._engine (the baseline build targets any x86-64: SSE2 only).
 BUILD_AVX2 = (not NATIVE and platform.machine().lower() in ("x86_64", "amd64")
               and compiler_accepts(AVX2_FLAGS, AVX2_PROBE))
+# The bfloat16 products (fastgd/_bf16.pyx): only where the compiler knows the AMX and
+# AVX512-BF16 intrinsics. The module is compiled for baseline x86-64; its kernels carry
+# those flags as target attributes (fastgd/_bf16_gemm.h), so that importing it, and
+# its plain path, never executes an instruction the CPU lacks.
+BUILD_BF16 = (platform.machine().lower() in ("x86_64", "amd64")
+              and compiler_accepts(BF16_FLAGS, BF16_PROBE))
 if USE_OPENMP:
     compile_args.append("-fopenmp")
     link_args.append("-fopenmp")
@@ -93,6 +103,8 @@ def kernels_extension(name, extra_flags=()):
 extensions = [kernels_extension("_kernels")]
 if BUILD_AVX2:
     extensions.append(kernels_extension("_kernels_avx2", AVX2_FLAGS))
+if BUILD_BF16:
+    extensions.append(kernels_extension("_bf16"))
 
 setup(
     ext_modules=cythonize(
