@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
 python setup.py build_ext --build-lib "$tmp" --build-temp "$tmp/t" > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
-for so in "$tmp"/fastgd/_kernels*.so; do mv -f "$so" fastgd/; done
+for so in "$tmp"/fastgd/*.so; do mv -f "$so" fastgd/; done
 rm -rf "$tmp"
