@@ -175,8 +175,9 @@ def test_to_local_pickles_without_dask(client, tmp_path):
         f"m = pickle.loads(open({str(path)!r}, 'rb').read())\n"
         f"print(m.predict(np.load({str(tmp_path / 'X.npy')!r})).tolist())\n"
     )
+    # cwd away from the repository, whose source folder would shadow the install
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=tmp_path)
     assert out.stdout.strip() == str(local.predict(X[:10]).tolist())
 
 

@@ -8,6 +8,7 @@ cleared around each test.
 
 import os
 import subprocess
+import tempfile
 import sys
 import warnings
 
@@ -350,8 +351,10 @@ def test_valid_num_threads(monkeypatch):
 def _import_with_kernels(value):
     env = {**os.environ, "FASTGD_KERNELS": value}
     code = "from fastgd import _build; print(_build.kernel_build())"
+    # cwd away from the repository: there `import fastgd` would find the source
+    # folder (no compiled kernels) before the installed package
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, cwd=tempfile.gettempdir())
 
 
 @pytest.mark.parametrize("build", ["baseline", "avx2"])
