@@ -948,7 +948,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         'cg' / 'lbfgs' iterations or 'sgd' / 'adam' epochs run by the last fit;
         for the direct solve, its passes over X after the one that computes the
         means: 1 (Gram or QR), plus one per refinement step, plus one when the
-        Gram falls back to QR. (scikit-learn's LinearRegression has no n_iter_.)
+        Gram falls back to QR. (scikit-learn's LinearRegression has no ``n_iter_``.)
     rank_ : int
         Rank of the centred, sqrt(sample_weight)-scaled X at the cutoff ``tol``,
         as scikit-learn's. Set by the direct solve on dense X only (scikit-learn
