@@ -23,12 +23,44 @@ How they train
   the data, one message of (d + k)^2 values per partition.
 * Mini-batch solvers ('sgd', 'adam'): local SGD with periodic averaging. The
   partitions of each worker are joined into one shard on that worker; every epoch
-  each shard runs one compiled epoch (``Network.train_epoch``) from the current
-  parameters and optimizer moments, and the client averages parameters, moments
-  and step counts weighted by rows. This is an APPROXIMATION of single-machine
-  training (each worker sees 1/W of the data between averages); with one worker
-  it is plain single-machine training. ``benchmarks/dask.md`` measures
-  it. ``early_stopping`` and ``class_weight`` are not supported here yet.
+  (or every ``sync_every`` mini-batches) each shard trains from the current
+  parameters and optimizer moments with the compiled kernel, and the client
+  averages parameters, moments and step counts weighted by the rows each shard
+  trained. This is an APPROXIMATION of single-machine training (each worker sees
+  1/W of the data between averages); with one shard it is single-machine training
+  (with ``shuffle=False``, exactly). ``benchmarks/dask.md`` measures it. The
+  stopping rules are the plain estimators' (tol / n_iter_no_change on the training
+  loss, or on a validation set of the user's with ``early_stopping=True``,
+  ``max_time``, the learning-rate schedules, ``warmup_epochs``).
+
+The dask faces' own parameters (keyword-only)
+---------------------------------------------
+``client``
+    A ``distributed.Client``; None: the current client, or dask's local scheduler.
+``sync_every`` : int or None, default None
+    'sgd' / 'adam': average every ``sync_every`` mini-batches of each shard instead
+    of once per epoch (more communication, closer to single-machine training).
+``persist`` : {'auto', True, False}, default 'auto'
+    Keep the prepared partitions in the workers' memory (True), or stream them -
+    recompute every partition from its source (a .npy / zarr chunk) on every pass,
+    holding only the partitions in flight (False). 'auto' estimates the prepared
+    data (rows x (features + targets + 1) x itemsize; sparse input counts as
+    fitting) against half the workers' summed memory limits and streams, with a
+    warning giving the numbers, when it does not fit; True raises MemoryError with
+    those numbers instead. Streamed, local SGD averages one shard per partition.
+
+Parameters of the plain estimators
+----------------------------------
+All are honoured (sample_weight, class_weight - 'balanced' from one weighted count
+of the classes -, warm_start, the optimizer and schedule parameters, max_time,
+warmup_epochs, early_stopping with ``fit(..., X_val=, y_val=, sample_weight_val=)``),
+except these, which raise NotImplementedError naming them: early_stopping without a
+validation set of your own (the ``validation_fraction`` split of dask rows),
+LogisticRegression's solver='liblinear', dual=True and an L1 / elastic-net penalty
+with a full-batch solver (use 'sgd' / 'adam'), LinearRegression's positive=True,
+multilabel MLPClassifier targets, and callbacks (``set_callbacks``). For
+LinearRegression's exact solve, ``tol``, ``max_iter`` and ``warm_start`` have
+nothing to do: it is a direct solve. float32 input trains and predicts in float32.
 """
 
 import copy
