@@ -339,11 +339,18 @@ def _targets_sums(data):
 
 
 def _qr_block(data, *, x_mean, y_mean):
-    """R of sqrt(w) [X - x_mean, Y - y_mean] (dense, float64)."""
-    X = data.X if not data.sparse else sp.csr_matrix(
-        (data.data, data.indices, data.indptr),
-        shape=(data.n_samples, data.n_features)).toarray()
-    A = np.hstack([X.astype(np.float64) - x_mean, data.Y.astype(np.float64) - y_mean])
+    """R of sqrt(w) [X - x_mean, Y - y_mean] (dense, float64; one n x (d + k)
+    buffer besides the QR's own, so that a streamed chunk costs little more)."""
+    d = data.n_features
+    A = np.empty((data.n_samples, d + data.Y.shape[1]))
+    if data.sparse:
+        A[:, :d] = sp.csr_matrix((data.data, data.indices, data.indptr),
+                                 shape=(data.n_samples, d)).toarray()
+    else:
+        A[:, :d] = data.X
+    A[:, :d] -= x_mean
+    A[:, d:] = data.Y
+    A[:, d:] -= y_mean
     if data.has_weights:
         A *= np.sqrt(data.sample_weight.astype(np.float64))[:, None]
     return np.linalg.qr(A, mode="r")
