@@ -53,8 +53,9 @@ Parameters of the plain estimators
 ----------------------------------
 All are honoured (sample_weight, class_weight - 'balanced' from one weighted count
 of the classes -, warm_start, the optimizer and schedule parameters, max_time,
-warmup_epochs, early_stopping with ``fit(..., X_val=, y_val=, sample_weight_val=)``),
-except these, which raise NotImplementedError naming them: early_stopping without a
+warmup_epochs, early_stopping with ``fit(..., X_val=, y_val=,
+sample_weight_val=)``), except these, which raise an error naming them
+(NotImplementedError; ValueError for multilabel targets): early_stopping without a
 validation set of your own (the ``validation_fraction`` split of dask rows),
 LogisticRegression's solver='liblinear', dual=True and an L1 / elastic-net penalty
 with a full-batch solver (use 'sgd' / 'adam'), LinearRegression's positive=True,

@@ -1,6 +1,6 @@
 """fastgd.dask out of core: data on disk larger than the workers' memory.
 
-Run:  python benchmarks/bench_dask_out_of_core.py [--gb 3] [--memory-limit 1GiB]
+Run:  python benchmarks/dask_out_of_core.py [--gb 3] [--memory-limit 1GiB]
       (needs the [dask] extra and --gb of free disk under --dir; deletes the data
       at the end unless --keep)
 
