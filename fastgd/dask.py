@@ -294,10 +294,6 @@ def _n_rows(data):
     return data.n_samples
 
 
-def _n_targets(data):
-    return data.Y.shape[1]
-
-
 def _class_counts(y, w):
     """(classes, their weighted counts) of one partition of y."""
     classes, idx = np.unique(np.asarray(y), return_inverse=True)
