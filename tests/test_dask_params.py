@@ -221,3 +221,24 @@ def test_streamed_partitions_give_the_persisted_model(client, monkeypatch):
     assert auto._runner.stream and rel(auto.coef_, ref.coef_) < 1e-12
     with pytest.raises(MemoryError, match=r"GB once prepared \(600 rows x 6"):
         fdask.LogisticRegression(persist=True).fit(chunked(X, 4), chunked(y, 4))
+
+
+def test_early_stopping_on_validation_loss_and_weights(local_scheduler):
+    """early_stopping_metric='loss' and sample_weight_val, as the plain estimator."""
+    X, y = classification()
+    sw = np.random.RandomState(4).uniform(0.5, 2, 150)
+    kw = dict(hidden_layer_sizes=(6,), random_state=0, solver="sgd", shuffle=False,
+              max_iter=30, early_stopping=True, early_stopping_metric="loss",
+              n_iter_no_change=2, learning_rate_init=0.05, batch_size=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = fastgd.MLPClassifier(**kw).fit(X[150:], y[150:], X_val=X[:150],
+                                               y_val=y[:150], sample_weight_val=sw)
+        dist = fdask.MLPClassifier(**kw).fit(chunked(X[150:], 2), chunked(y[150:], 2),
+                                             X_val=X[:150], y_val=y[:150],
+                                             sample_weight_val=sw)
+    np.testing.assert_allclose(dist.validation_loss_curve_,
+                               plain.validation_loss_curve_, rtol=1e-9)
+    assert dist.n_iter_ == plain.n_iter_
+    for a, b in zip(weights_of(dist), weights_of(plain)):
+        assert rel(a, b) < 1e-9
