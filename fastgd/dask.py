@@ -23,15 +23,50 @@ How they train
   the data, one message of (d + k)^2 values per partition.
 * Mini-batch solvers ('sgd', 'adam'): local SGD with periodic averaging. The
   partitions of each worker are joined into one shard on that worker; every epoch
-  each shard runs one compiled epoch (``Network.train_epoch``) from the current
-  parameters and optimizer moments, and the client averages parameters, moments
-  and step counts weighted by rows. This is an APPROXIMATION of single-machine
-  training (each worker sees 1/W of the data between averages); with one worker
-  it is plain single-machine training. ``benchmarks/dask.md`` measures
-  it. ``early_stopping`` and ``class_weight`` are not supported here yet.
+  (or every ``sync_every`` mini-batches) each shard trains from the current
+  parameters and optimizer moments with the compiled kernel, and the client
+  averages parameters, moments and step counts weighted by the rows each shard
+  trained. This is an APPROXIMATION of single-machine training (each worker sees
+  1/W of the data between averages); with one shard it is single-machine training
+  (with ``shuffle=False``, exactly). ``benchmarks/dask.md`` measures it. The
+  stopping rules are the plain estimators' (tol / n_iter_no_change on the training
+  loss, or on a validation set of the user's with ``early_stopping=True``,
+  ``max_time``, the learning-rate schedules, ``warmup_epochs``).
+
+The dask faces' own parameters (keyword-only)
+---------------------------------------------
+``client``
+    A ``distributed.Client``; None: the current client, or dask's local scheduler.
+``sync_every`` : int or None, default None
+    'sgd' / 'adam': average every ``sync_every`` mini-batches of each shard instead
+    of once per epoch (more communication, closer to single-machine training).
+``persist`` : {'auto', True, False}, default 'auto'
+    Keep the prepared partitions in the workers' memory (True), or stream them -
+    recompute every partition from its source (a .npy / zarr chunk) on every pass,
+    holding only the partitions in flight (False). 'auto' estimates the prepared
+    data (rows x (features + targets + 1) x itemsize; sparse input counts as
+    fitting) against half the workers' summed memory limits and streams, with a
+    warning giving the numbers, when it does not fit; True raises MemoryError with
+    those numbers instead. Streamed, local SGD averages one shard per partition.
+
+Parameters of the plain estimators
+----------------------------------
+All are honoured (sample_weight, class_weight - 'balanced' from one weighted count
+of the classes -, warm_start, the optimizer and schedule parameters, max_time,
+warmup_epochs, early_stopping with ``fit(..., X_val=, y_val=,
+sample_weight_val=)``), except these, which raise an error naming them
+(NotImplementedError; ValueError for multilabel targets): early_stopping without a
+validation set of your own (the ``validation_fraction`` split of dask rows),
+LogisticRegression's solver='liblinear', dual=True and an L1 / elastic-net penalty
+with a full-batch solver (use 'sgd' / 'adam'), LinearRegression's positive=True,
+multilabel MLPClassifier targets, and callbacks (``set_callbacks``). For
+LinearRegression's exact solve, ``tol``, ``max_iter`` and ``warm_start`` have
+nothing to do: it is a direct solve. float32 input trains and predicts in float32.
 """
 
+import copy
 import inspect
+import time
 import warnings
 
 import numpy as np
@@ -40,8 +75,8 @@ import scipy.optimize
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_array, check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.optimize import _check_optimize_result
 
@@ -50,11 +85,8 @@ import dask.array as da
 import dask.dataframe as dd
 
 import fastgd
+from fastgd import _internal as fi
 from fastgd._engine import KernelData, Network, Penalty, check_finite
-from fastgd._linear import _LBFGS_GTOL_FACTOR, _network_from
-from fastgd._minibatch import _STOCHASTIC_SOLVERS, clip_batch_size, make_optimizer
-from fastgd._minibatch import minibatch_penalty
-from fastgd._solvers import _lbfgs, _Objective, _Preconditioner
 
 __all__ = ["LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor"]
 
@@ -106,8 +138,10 @@ def _row_partitions(X, y, sample_weight):
         parts.append(list(arr.to_delayed().ravel()))
     xs = list(X.to_delayed().ravel())
     keep = [i for i, n in enumerate(rows) if n > 0]
+    sparse = sp.issparse(getattr(X, "_meta", None))
     return ([xs[i] for i in keep], [parts[0][i] for i in keep],
-            [parts[1][i] for i in keep], X.shape[1], names, X.dtype)
+            [parts[1][i] for i in keep], X.shape[1], names, X.dtype,
+            int(sum(rows)), sparse)
 
 
 def _current_client(client):
@@ -122,25 +156,59 @@ def _current_client(client):
 
 class _Runner:
     """Runs one function on every partition: on its worker (distributed) or, with
-    dask's local scheduler, in this process. Results come back in partition order."""
+    dask's local scheduler, in this process. Results come back in partition order.
+
+    Persisted (``stream=False``), the partitions are loaded once and kept where they
+    were computed (futures, or objects in this process). Streamed (``stream=True``),
+    they stay dask delayed objects: every pass computes each partition from its
+    source (a .npy / zarr chunk, say), uses it and drops it, so memory holds only the
+    partitions in flight."""
 
     def __init__(self, client):
         self.client = client
+        self.stream = False
+
+    def memory(self):
+        """Bytes the data may use: the workers' memory limits summed (this process's
+        available memory with dask's local scheduler); None if unknown."""
+        if self.client is None:
+            try:
+                import psutil
+            except ImportError:
+                return None
+            return int(psutil.virtual_memory().available)
+        try:
+            info = self.client.scheduler_info(n_workers=-1)
+        except TypeError:  # distributed without the n_workers argument
+            info = self.client.scheduler_info()
+        limits = [w.get("memory_limit") or 0 for w in info["workers"].values()]
+        if not limits or not all(limits):
+            return None  # a worker without a limit
+        return int(sum(limits))
 
     def load(self, fn, *lists, **kwargs):
-        """Partitions (kept where they are computed) of fn(*blocks, **kwargs)."""
+        """Partitions fn(*blocks, **kwargs): kept in memory, or, streamed, the recipes."""
+        tasks = [dask.delayed(fn)(*a, **kwargs) for a in zip(*lists)]
+        if self.stream:
+            return tasks
         if self.client is None:
-            blocks = dask.compute(*[dask.delayed(fn)(*a, **kwargs) for a in zip(*lists)])
-            return list(blocks)
+            return list(dask.compute(*tasks))
         from distributed import wait
-        futures = self.client.compute([dask.delayed(fn)(*a, **kwargs)
-                                       for a in zip(*lists)])
+        futures = self.client.compute(tasks)
         wait(futures)  # in memory, so that who_has knows where each part lives
         return futures
+
+    def _streamed(self, fn, parts, each):
+        tasks = [dask.delayed(fn, pure=False)(p, **e) for p, e in zip(parts, each)]
+        if self.client is None:
+            return list(dask.compute(*tasks))
+        return self.client.gather(self.client.compute(tasks))
 
     def map(self, fn, parts, **kwargs):
         """[fn(part, **kwargs) for part in parts], one task per worker (each runs its
         own partitions): fewer round trips per iteration than a task per part."""
+        if self.stream:
+            return self._streamed(fn, parts, [kwargs] * len(parts))
         if self.client is None:
             return [fn(p, **kwargs) for p in parts]
         who = self.client.who_has(parts)
@@ -161,13 +229,18 @@ class _Runner:
 
     def map_each(self, fn, parts, each, **kwargs):
         """fn(part, **each[i], **kwargs) for every part i."""
+        if self.stream:
+            return self._streamed(fn, parts, [{**e, **kwargs} for e in each])
         if self.client is None:
             return [fn(p, **e, **kwargs) for p, e in zip(parts, each)]
         return self.client.gather([self.client.submit(fn, p, **e, **kwargs, pure=False)
                                    for p, e in zip(parts, each)])
 
     def shards(self, parts):
-        """One shard per worker: the concatenation of the partitions it holds."""
+        """One shard per worker: the concatenation of the partitions it holds.
+        Streamed, every partition is a shard (joining them would hold them all)."""
+        if self.stream:
+            return list(parts)
         if self.client is None:
             return [_concat(*parts)] if len(parts) > 1 else list(parts)
         who = self.client.who_has(parts)
@@ -187,28 +260,45 @@ def _each(fn, *parts, kwargs):
     return [fn(p, **kwargs) for p in parts]
 
 
-def _prepare(X, y, w, *, est, dtype, encode):
-    """A partition as KernelData in ``dtype`` (validated, targets encoded)."""
+def _prepare(X, y, w, *, est, dtype, encode, class_weight=None):
+    """A partition as KernelData in ``dtype`` (validated, targets encoded, weights
+    times ``class_weight`` = (classes, weight of each class) when given)."""
     X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32],
                     order="C", ensure_all_finite=False)
     X = X.astype(dtype, copy=False)
     check_finite(X, est)
+    y = np.asarray(y)
+    if class_weight is not None:
+        classes, weights = class_weight
+        factor = weights[np.searchsorted(classes, y)]
+        w = factor if w is None else np.asarray(w, dtype=np.float64) * factor
     if w is not None:
         w = np.asarray(w, dtype=dtype)
-    return KernelData(X, dtype, encode(est, np.asarray(y)), w)
+    return KernelData(X, dtype, encode(est, y), w)
 
 
 def _encode_logistic(est, y):
-    return est._encode(y, est.classes_)
+    return fi.encode_classes(est, y)
 
 
 def _encode_mlp_classes(est, y):
-    return est._indicator(y)
+    return fi.mlp_indicator(est, y)
 
 
 def _encode_numeric(est, y):
     y = np.asarray(y, dtype=np.float64)
     return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+def _n_rows(data):
+    return data.n_samples
+
+
+def _class_counts(y, w):
+    """(classes, their weighted counts) of one partition of y."""
+    classes, idx = np.unique(np.asarray(y), return_inverse=True)
+    w = None if w is None else np.asarray(w, dtype=np.float64)
+    return classes, np.bincount(idx.ravel(), weights=w, minlength=len(classes))
 
 
 def _weight_sum(data):
@@ -246,11 +336,18 @@ def _targets_sums(data):
 
 
 def _qr_block(data, *, x_mean, y_mean):
-    """R of sqrt(w) [X - x_mean, Y - y_mean] (dense, float64)."""
-    X = data.X if not data.sparse else sp.csr_matrix(
-        (data.data, data.indices, data.indptr),
-        shape=(data.n_samples, data.n_features)).toarray()
-    A = np.hstack([X.astype(np.float64) - x_mean, data.Y.astype(np.float64) - y_mean])
+    """R of sqrt(w) [X - x_mean, Y - y_mean] (dense, float64; one n x (d + k)
+    buffer besides the QR's own, so that a streamed chunk costs little more)."""
+    d = data.n_features
+    A = np.empty((data.n_samples, d + data.Y.shape[1]))
+    if data.sparse:
+        A[:, :d] = sp.csr_matrix((data.data, data.indices, data.indptr),
+                                 shape=(data.n_samples, d)).toarray()
+    else:
+        A[:, :d] = data.X
+    A[:, :d] -= x_mean
+    A[:, d:] = data.Y
+    A[:, d:] -= y_mean
     if data.has_weights:
         A *= np.sqrt(data.sample_weight.astype(np.float64))[:, None]
     return np.linalg.qr(A, mode="r")
@@ -270,16 +367,24 @@ def _concat(*datas):
 
 
 def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, params,
-                 batch_size, shuffle, seed):
-    """One compiled epoch on a shard from the given parameters and optimizer state."""
+                 batch_size, shuffle, seed, span):
+    """Compiled mini-batches on a shard from the given parameters and optimizer
+    state: the whole epoch, or (``span`` = (start, stop)) the rows start:stop of the
+    epoch's order. Returns the new state, the loss sum and the rows trained."""
     net = Network(units, hidden, output, params.astype(data.dtype))
+    optimizer = copy.deepcopy(optimizer)  # the caller's stays the averaged one
     optimizer.as_dtype(data.dtype)
     order = np.arange(data.n_samples)
     if shuffle:
         np.random.RandomState(seed).shuffle(order)
-    loss_sum = net.train_epoch(data, loss, penalty, optimizer, order,
-                               min(batch_size, data.n_samples))
-    return net.params, optimizer.state_1, optimizer.state_2, optimizer.step, loss_sum
+    if span is not None:
+        order = order[span[0]:span[1]]
+    loss_sum = 0.0
+    if order.size:
+        loss_sum = net.train_epoch(data, loss, penalty, optimizer, order,
+                                   min(batch_size, data.n_samples))
+    return (net.params, optimizer.state_1, optimizer.state_2, optimizer.step,
+            loss_sum, order.size)
 
 
 # ---------------------------------------------------------------------------
@@ -287,44 +392,104 @@ def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, param
 # ---------------------------------------------------------------------------
 
 
+# Share of the workers' summed memory limits that the persisted partitions may take:
+# dask starts spilling a worker to disk at 60% of its limit, and the kernels need
+# workspace on top of the data.
+_PERSIST_SHARE = 0.5
+
+# The dask faces' own parameters, next to those of the plain estimator.
+_DASK_PARAMS = ("client", "sync_every", "persist")
+
+
 class _DaskEstimator(BaseEstimator):
     _local_class = None
     _encode = None
 
     def _local(self):
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "client"}
-        est = self._local_class(**params)
+        """The plain estimator to fit: new, or (warm_start) a copy of the last model."""
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k not in _DASK_PARAMS}
+        if self.warm_start and "_model" in vars(self):
+            est = copy.deepcopy(self._model)  # a failed fit leaves the old one intact
+            est.set_params(**params)
+        else:
+            est = self._local_class(**params)
         est._validate_params()
-        if getattr(est, "early_stopping", False):
-            raise NotImplementedError("early_stopping is not supported by fastgd.dask "
-                                      "yet; fit without it or use to_local().")
-        if getattr(est, "class_weight", None) is not None:
-            raise NotImplementedError("class_weight is not supported by fastgd.dask "
-                                      "yet: pass the weights as sample_weight.")
+        stochastic = est.solver in fi.STOCHASTIC_SOLVERS
+        if self.sync_every is not None:
+            if isinstance(self.sync_every, bool) or not isinstance(
+                    self.sync_every, (int, np.integer)) or self.sync_every < 1:
+                raise ValueError("sync_every must be None or an int >= 1, got %r."
+                                 % (self.sync_every,))
+            if not stochastic:
+                raise ValueError("sync_every=%r applies to the mini-batch solvers 'sgd' "
+                                 "and 'adam' only; solver=%r is exact (full batch)."
+                                 % (self.sync_every, est.solver))
+        if self.persist not in ("auto", True, False):
+            raise ValueError("persist must be 'auto', True or False, got %r."
+                             % (self.persist,))
         return est
 
+    def set_callbacks(self, *callbacks):
+        """Not supported: scikit-learn's callbacks need the training loop in this
+        process. Fit the plain estimator (``to_local()`` gives one) to use them."""
+        raise NotImplementedError(
+            "callbacks (set_callbacks) are not supported by fastgd.dask: set them on "
+            "a plain fastgd estimator instead.")
+
     def _load(self, est, X, y, sample_weight):
-        """Prepare and keep the partitions; set the input attributes of ``est``."""
+        """Row partitions of X, y, sample_weight; sets the input attributes of ``est``."""
         self._runner = _Runner(_current_client(self.client))
-        xs, ys, ws, d, names, dtype = _row_partitions(X, y, sample_weight)
+        xs, ys, ws, d, names, dtype, n, sparse = _row_partitions(X, y, sample_weight)
+        self._input_shape = (n, d, sparse)
         if not xs:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is "
                              "required.")
         dtype = np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else (
             np.dtype(np.float64))
+        if hasattr(est, "n_features_in_") and est.n_features_in_ != d:
+            raise ValueError(f"X has {d} features, but the warm-started model was "
+                             f"fitted with {est.n_features_in_} features.")
         est.n_features_in_ = d
         if names is not None:
             est.feature_names_in_ = names
-        self._ys = ys
+        else:
+            est.__dict__.pop("feature_names_in_", None)
         return xs, ys, ws, dtype
 
-    def _persist(self, est, xs, ys, ws, dtype):
+    def _persist(self, est, xs, ys, ws, dtype, n_targets, class_weight=None):
+        """The prepared partitions: persisted if they fit the cluster (``persist``),
+        otherwise recipes that are recomputed from their source on every pass."""
+        n, d, sparse = self._input_shape
+        # Sparse partitions: their size is unknown before they are computed.
+        need = None if sparse else n * (d + n_targets + 1) * np.dtype(dtype).itemsize
+        stream = self.persist is False
+        if not stream and need is not None:
+            limit = self._runner.memory()
+            if limit is not None and need > _PERSIST_SHARE * limit:
+                where = ("the workers' memory limits sum to" if self._runner.client
+                         is not None else "this process has")
+                msg = ("The training data take about %.3g GB once prepared (%d rows x "
+                       "%d features + targets, %s); %s %.3g GB, of which fastgd.dask "
+                       "persists at most %d%%" % (
+                           need / 1e9, n, d, np.dtype(dtype).name, where, limit / 1e9,
+                           100 * _PERSIST_SHARE))
+                if self.persist is True:
+                    raise MemoryError(msg + ". Add workers or memory, or pass "
+                                      "persist=False (or 'auto') to stream the "
+                                      "partitions from their source on every pass.")
+                warnings.warn(msg + ": the partitions are streamed from their source "
+                              "on every pass instead of being kept in memory.",
+                              UserWarning)
+                stream = True
+        self._runner.stream = stream
         try:
             return self._runner.load(_prepare, xs, ys, ws, est=est, dtype=dtype,
-                                     encode=type(self)._encode)
+                                     encode=type(self)._encode,
+                                     class_weight=class_weight)
         except MemoryError as exc:
             raise MemoryError("The cluster cannot hold the training data in memory: "
-                              "add workers or memory, or use fewer features.") from exc
+                              "add workers or memory, or pass persist=False.") from exc
 
     def _totals(self, parts):
         return [float(s) for s in self._runner.map(_weight_sum, parts)]
@@ -341,58 +506,139 @@ class _DaskEstimator(BaseEstimator):
             g += gp
         return f / total, g / total
 
-    def _local_sgd(self, est, parts, net, loss, penalty):
-        """Local SGD: one compiled epoch per shard from the averaged state."""
+    def _validation_set(self, est, X_val, y_val, sample_weight_val):
+        """The user's validation set (numpy or dask, computed here: it is meant to
+        be small) as (X_val, y_val, Y_val encoded, sample_weight_val), or None."""
+        stochastic = est.solver in fi.STOCHASTIC_SOLVERS
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is given without X_val and y_val.")
+            if est.early_stopping and stochastic:
+                raise NotImplementedError(
+                    "early_stopping=True in fastgd.dask needs a validation set of your "
+                    "own: fit(X, y, X_val=..., y_val=...). The validation_fraction "
+                    "split of the dask rows is not supported.")
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together.")
+        if not est.early_stopping or not stochastic:
+            raise ValueError(
+                "X_val and y_val are passed to fit while early_stopping=False (or a "
+                "solver without epochs): set early_stopping=True and solver='sgd' "
+                "or 'adam' to use them.")
+        X_val, y_val, sample_weight_val = [
+            a.compute() if hasattr(a, "compute") else a
+            for a in (X_val, y_val, sample_weight_val)]
+        X_val = check_array(X_val, accept_sparse="csr", dtype=[np.float64, np.float32],
+                            order="C", ensure_all_finite=False)
+        check_finite(X_val, est, input_name="X_val")
+        if X_val.shape[1] != est.n_features_in_:
+            raise ValueError(f"X_val has {X_val.shape[1]} features, X has "
+                             f"{est.n_features_in_}.")
+        y_val = np.asarray(y_val)
+        if y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(f"y_val has {y_val.shape[0]} rows, X_val "
+                             f"{X_val.shape[0]}.")
+        if hasattr(est, "classes_"):
+            unknown = np.setdiff1d(np.unique(y_val), est.classes_)
+            if len(unknown):
+                raise ValueError(f"y_val has classes not in the training data: "
+                                 f"{unknown}")
+        Y_val = np.asarray(type(self)._encode(est, y_val))
+        if sample_weight_val is not None:
+            sample_weight_val = np.asarray(sample_weight_val, dtype=np.float64)
+        return X_val, y_val, Y_val.reshape(len(y_val), -1), sample_weight_val
+
+    def _local_sgd(self, est, parts, net, loss, penalty, adopt, validation_set, warm):
+        """Local SGD: compiled epochs (or sync_every batches) per shard from the
+        averaged state; the stopping rules of the plain estimators' driver."""
         shards = self._runner.shards(parts)
-        rows = np.asarray(self._runner.map(_weight_sum, shards))
+        rows = np.asarray(self._runner.map(_n_rows, shards), dtype=np.float64)
         n = float(rows.sum())
-        share = rows / n
-        optimizer = make_optimizer(est, net.params.size, net.dtype)
-        batch = clip_batch_size(est.batch_size, int(min(
-            self._runner.map(lambda d: d.n_samples, shards))))
-        seeds = check_random_state(est.random_state).randint(2**31 - 1,
-                                                             size=(est.max_iter, len(shards)))
-        curve, best, stall, t = [], np.inf, 0, 0
-        for epoch in range(est.max_iter):
-            results = self._runner.map_each(
-                _train_shard, shards, [{"seed": int(sd)} for sd in seeds[epoch]],
-                units=list(net.units), hidden=net.hidden_activation,
-                output=net.output_activation, loss=loss, penalty=penalty,
-                optimizer=optimizer, params=net.params, batch_size=batch,
-                shuffle=est.shuffle)
-            # Rows-weighted averages, in shard order.
-            net.params[...] = sum(a * r[0].astype(np.float64) for a, r in zip(share, results))
-            optimizer.state_1[...] = sum(a * r[1].astype(np.float64)
-                                         for a, r in zip(share, results))
-            optimizer.state_2[...] = sum(a * r[2].astype(np.float64)
-                                         for a, r in zip(share, results))
-            optimizer.step = int(round(sum(a * r[3] for a, r in zip(share, results))))
-            loss_value = sum(r[4] for r in results) / n
+        optimizer = fi.make_optimizer(est, net.params.size, net.dtype)
+        rules = fi.StoppingRules(est, fi.clip_batch_size(est.batch_size, int(rows.min())))
+        window = None if self.sync_every is None else self.sync_every * rules.batch_size
+        rounds = 1 if window is None else -(-int(rows.max()) // window)
+        random_state = check_random_state(est.random_state)
+        early = validation_set is not None
+        progress = (fi.Progress.of(est, early) if warm else fi.Progress(early))
+        validation = None
+        if early:
+            validation = _validation_function(est, net, loss, adopt, *validation_set)
+        best, n_iter, stop, start = None, 0, "max_iter", time.perf_counter()
+        for _ in range(rules.max_iter):
+            seeds = random_state.randint(2**31 - 1, size=len(shards))
+            before = net.params.copy()
+            loss_sum = 0.0
+            for r in range(rounds):
+                results = self._runner.map_each(
+                    _train_shard, shards, [{"seed": int(s)} for s in seeds],
+                    units=list(net.units), hidden=net.hidden_activation,
+                    output=net.output_activation, loss=loss, penalty=penalty,
+                    optimizer=optimizer, params=net.params,
+                    batch_size=rules.batch_size, shuffle=rules.shuffle,
+                    span=None if window is None else (r * window, (r + 1) * window))
+                trained = np.asarray([res[5] for res in results], dtype=np.float64)
+                share = trained / trained.sum()  # rows-weighted, in shard order
+                net.params[...] = sum(a * res[0].astype(np.float64)
+                                      for a, res in zip(share, results))
+                optimizer.state_1[...] = sum(a * res[1].astype(np.float64)
+                                             for a, res in zip(share, results))
+                optimizer.state_2[...] = sum(a * res[2].astype(np.float64)
+                                             for a, res in zip(share, results))
+                optimizer.step = int(round(sum(a * res[3]
+                                               for a, res in zip(share, results))))
+                loss_sum += sum(res[4] for res in results)
+            loss_value = loss_sum / n
             if not np.isfinite(loss_value) or not np.isfinite(net.params).all():
-                raise ValueError("local SGD diverged (non-finite loss): scale your data "
-                                 "or lower the learning rate.")
-            t += int(n)
-            curve.append(float(loss_value))
-            optimizer.iteration_ends(t)
-            if est.verbose:
-                print("Iteration %d, loss = %.8f" % (epoch + 1, loss_value))
-            # scikit-learn's rule on the training loss
-            stall = stall + 1 if loss_value > best - est.tol else 0
-            best = min(best, loss_value)
-            if stall > est.n_iter_no_change:
-                if optimizer.trigger_stopping("Training loss did not improve more than "
-                                              "tol=%f for %d consecutive epochs."
-                                              % (est.tol, est.n_iter_no_change),
-                                              est.verbose):
+                net.params[...] = before
+                raise ValueError(
+                    "local SGD diverged in epoch %d (loss = %s): scale the data (e.g. "
+                    "with sklearn.preprocessing.StandardScaler) or lower "
+                    "learning_rate_init (now %g)."
+                    % (n_iter + 1, loss_value, optimizer.learning_rate_init))
+            n_iter += 1
+            progress.t += int(n)
+            progress.loss_curve.append(float(loss_value))
+            if rules.verbose:
+                print("Iteration %d, loss = %.8f" % (n_iter, loss_value))
+            if validation is not None:
+                if fi.count_validation(progress, validation, rules):
+                    best = net.params.copy()
+            else:
+                if progress.loss_curve[-1] > progress.best_loss - rules.tol:
+                    progress.no_improvement_count += 1
+                else:
+                    progress.no_improvement_count = 0
+                progress.best_loss = min(progress.best_loss, progress.loss_curve[-1])
+            optimizer.iteration_ends(progress.t, n_iter)
+            if progress.no_improvement_count > rules.n_iter_no_change:
+                what = ("Validation %s" % rules.metric if validation is not None
+                        else "Training loss")
+                if optimizer.trigger_stopping(
+                        "%s did not improve more than tol=%f for %d consecutive epochs."
+                        % (what, rules.tol, rules.n_iter_no_change), rules.verbose):
+                    stop = "converged"
                     break
-                stall = 0
-        else:
+                progress.no_improvement_count = 0
+            if rules.max_time is not None and n_iter < rules.max_iter and (
+                    time.perf_counter() - start >= rules.max_time):
+                stop = "max_time"
+                warnings.warn("Stochastic Optimizer: max_time=%g s ran out after %d "
+                              "epoch(s); the optimization hasn't converged yet."
+                              % (rules.max_time, n_iter), ConvergenceWarning)
+                break
+        if stop == "max_iter":
             warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
-                          "the optimization hasn't converged yet." % est.max_iter,
+                          "the optimization hasn't converged yet." % rules.max_iter,
                           ConvergenceWarning)
+        if best is not None:
+            net.params[...] = best
         est._optimizer = optimizer
-        est.loss_curve_, est.loss_, est.best_loss_, est.t_ = curve, curve[-1], best, t
-        return len(curve)
+        for attribute, value in progress.attributes().items():
+            setattr(est, attribute, value)
+        est.loss_ = progress.loss_curve[-1]
+        return n_iter
 
     # -- prediction and export ---------------------------------------------------
 
@@ -422,13 +668,17 @@ class _DaskEstimator(BaseEstimator):
             X = X.to_dask_array()  # keeps the row partitions; names checked by model
             names = getattr(model, "feature_names_in_", None)
             if names is not None:
-                return X.map_blocks(_predict_frame, fn, list(names), dtype=float,
+                probe = _predict_frame(np.zeros((1, len(names)), dtype=X.dtype), fn,
+                                       list(names))
+                return X.map_blocks(_predict_frame, fn, list(names), dtype=probe.dtype,
                                     **_block_shape(out_columns, X))
         if not isinstance(X, da.Array):
             return fn(X)
         if X.numblocks[1] != 1:
             X = X.rechunk({1: -1})
-        return X.map_blocks(_predict_block, fn, dtype=_out_dtype(model, method),
+        # the output dtype (float32 models predict float32) from one row
+        probe = fn(np.zeros((1, X.shape[1]), dtype=X.dtype))
+        return X.map_blocks(_predict_block, fn, dtype=probe.dtype,
                             **_block_shape(out_columns, X))
 
     def predict(self, X):
@@ -459,16 +709,26 @@ class _DaskEstimator(BaseEstimator):
         return len(model.classes_)
 
 
+def _validation_function(est, net, loss, adopt, X_val, y_val, Y_val, sample_weight_val):
+    """The held-out (score, loss) of the network's current parameters: the score
+    the plain estimator reports (accuracy, R^2) and scikit-learn's loss."""
+    data = KernelData(X_val, net.dtype)
+    loss_function = fi.LOSS_FUNCTIONS[loss]
+
+    def validation():
+        out = net.predict(data)
+        if not np.isfinite(out).all():
+            return np.nan, np.nan
+        adopt(net)
+        return (float(est.score(X_val, y_val, sample_weight=sample_weight_val)),
+                float(loss_function(Y_val, out, sample_weight_val)))
+    return validation
+
+
 def _block_shape(columns, X):
     if columns is None:
         return {"drop_axis": 1}
     return {"chunks": (X.chunks[0], (columns,))}
-
-
-def _out_dtype(model, method):
-    if method == "predict" and hasattr(model, "classes_"):
-        return model.classes_.dtype
-    return float
 
 
 def _predict_block(X, fn):
@@ -481,10 +741,13 @@ def _predict_frame(X, fn, names):
 
 
 def _dask_class(local_class, base, mixin):
-    """A dask face of ``local_class``: its parameters plus ``client``."""
+    """A dask face of ``local_class``: its parameters plus ``client``, ``sync_every``
+    and ``persist`` (keyword-only)."""
     sig = inspect.signature(local_class.__init__)
     params = list(sig.parameters.values()) + [
-        inspect.Parameter("client", inspect.Parameter.KEYWORD_ONLY, default=None)]
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        for name, default in (("client", None), ("sync_every", None),
+                              ("persist", "auto"))]
     signature = sig.replace(parameters=params)
 
     def __init__(self, *args, **kwargs):
@@ -511,12 +774,24 @@ class _Classifier(ClassifierMixin, _DaskEstimator):
         """
         return self._lazy("predict_proba", X, self._n_out_columns("predict_proba"))
 
-    def _classes(self, ys):
-        """The sorted classes, from one pass over y."""
-        uniques = dask.compute(*[dask.delayed(np.unique)(y) for y in ys])
-        classes = np.unique(np.concatenate(uniques))
+    def _classes(self, est, ys, ws):
+        """The sorted classes and the class weights (None, or (classes, weight of
+        each class) for _prepare), from one pass over y (and sample_weight)."""
+        counts = dask.compute(*[dask.delayed(_class_counts)(y, w)
+                                for y, w in zip(ys, ws)])
+        classes = np.unique(np.concatenate([c for c, _ in counts]))
         check_classification_targets(classes)
-        return classes
+        class_weight = getattr(est, "class_weight", None)
+        if class_weight is None:
+            return classes, None
+        total = np.zeros(len(classes))
+        for c, k in counts:
+            total[np.searchsorted(classes, c)] += k
+        # compute_class_weight over the classes, weighted by their counts, is its
+        # result over the rows ('balanced': sum(w) / (n_classes x weighted count))
+        weights = compute_class_weight(class_weight, classes=classes, y=classes,
+                                       sample_weight=total)
+        return classes, (classes, weights)
 
 
 class LogisticRegression(_Classifier):
@@ -546,7 +821,8 @@ class LogisticRegression(_Classifier):
     _encode = staticmethod(_encode_logistic)
     __init__ = _dask_class(fastgd.LogisticRegression, None, None)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit on row partitions of X and y.
 
         Parameters
@@ -554,36 +830,75 @@ class LogisticRegression(_Classifier):
         X : dask array or dask DataFrame of shape (n_samples, n_features)
         y : dask array or dask Series of shape (n_samples,)
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
+            Weights of the samples (multiplied by the class weights).
+        X_val, y_val : array-like or dask collections, default=None
+            A validation set of your own for the early stopping of 'sgd' / 'adam'
+            (``early_stopping=True`` needs it here: the ``validation_fraction`` split
+            of the dask rows is not supported). It is computed into the client
+            process: keep it small.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
         self : object
         """
         est = self._local()
-        C, l1_share = est._resolve_penalty()
+        C, l1_share = fi.linear_penalty(est)
+        stochastic = est.solver in fi.STOCHASTIC_SOLVERS
+        if not stochastic:
+            for bad, why in ((est.solver == "liblinear", "solver='liblinear' (its "
+                              "objective penalises the intercept)"),
+                             (est.dual, "dual=True"),
+                             (l1_share > 0, "an L1 penalty (penalty='l1' / "
+                              "'elasticnet', l1_ratio > 0) with a full-batch solver "
+                              "(OWL-QN)")):
+                if bad:
+                    raise NotImplementedError(
+                        "%s is not supported by fastgd.dask.LogisticRegression; use "
+                        "solver='lbfgs' with an L2 penalty, or solver='sgd' / 'adam' "
+                        "(proximal L1)." % why)
+        if est.n_jobs is not None:
+            warnings.warn(
+                "'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
+                f"You provided 'n_jobs={est.n_jobs}', please leave it unspecified.",
+                FutureWarning)
         xs, ys, ws, dtype = self._load(est, X, y, sample_weight)
-        est.classes_ = self._classes(ys)
+        est.classes_, class_weight = self._classes(est, ys, ws)
         if len(est.classes_) < 2:
             raise ValueError("This solver needs samples of at least 2 classes in the "
                              "data, but the data contains only one class: %r"
                              % est.classes_[0])
-        parts = self._persist(est, xs, ys, ws, dtype)
         n_out = 1 if len(est.classes_) == 2 else len(est.classes_)
         d = est.n_features_in_
-        net = _network_from(np.zeros((n_out, d)), np.zeros(n_out), dtype,
-                            est._output_activation(n_out))
+        warm = hasattr(est, "coef_")
+        if warm and np.shape(est.coef_) != (n_out, d):
+            fi_ = int(est.fit_intercept)
+            raise ValueError(
+                "Initialization coef is of shape (%d, %d), expected shape (%d, %d)"
+                % (np.shape(est.coef_)[0], np.shape(est.coef_)[1] + fi_, n_out,
+                   d + fi_))
+        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val)
+        parts = self._persist(est, xs, ys, ws, dtype, n_out, class_weight)
+        output, loss = fi.classifier_output(est, n_out)
+        coef, intercept = ((est.coef_, est.intercept_) if warm
+                           else (np.zeros((n_out, d)), np.zeros(n_out)))
+        if not est.fit_intercept:
+            intercept = np.zeros(n_out)
+        net = fi.network_from(coef, intercept, dtype, output)
         total = sum(self._totals(parts))
         scale = 0.0 if C == np.inf else 1.0 / (C * total)
         l2, l1 = (1.0 - l1_share) * scale, l1_share * scale
-        loss = est._loss_name(n_out)
-        if est.solver in _STOCHASTIC_SOLVERS:
+        if stochastic:
             n_iter = self._local_sgd(est, parts, net, loss,
-                                     minibatch_penalty(est, l2, l1))
+                                     fi.minibatch_penalty(est, l2, l1),
+                                     lambda net: fi.adopt(est, net), validation_set,
+                                     warm)
         else:
             n_iter = self._exact_lbfgs(parts, net, loss, l2, est.fit_intercept, total,
-                                       est.max_iter, est.tol * _LBFGS_GTOL_FACTOR,
+                                       est.max_iter, est.tol * fi.LBFGS_GTOL_FACTOR,
                                        est.verbose, n_out)
-        est._adopt(net)
+        fi.adopt(est, net)
         est.n_iter_ = np.asarray([n_iter], dtype=np.int32)
         self._model = est
         return self
@@ -596,7 +911,7 @@ class LogisticRegression(_Classifier):
         s2 = sum(s[1] for s in sums)
         mean = s1 / total
         var = np.maximum(s2 / total - mean * mean, 0.0)
-        precond = _Preconditioner(mean, var, l2, fit_intercept, n_out)
+        precond = fi.Preconditioner(mean, var, l2, fit_intercept, n_out)
         objective = _DistributedObjective(self, parts, net, loss, l2, fit_intercept,
                                           precond, total)
 
@@ -607,10 +922,10 @@ class LogisticRegression(_Classifier):
             return g
 
         W, b = net.views()
-        n_iter, status = _lbfgs(objective, precond.from_model(W[0], b[0]),
+        n_iter, status = fi.lbfgs(objective, precond.from_model(W[0], b[0]),
                                 max_iter=max_iter, tol=tol,
-                                criterion=criterion or max_gradient, verbose=verbose,
-                                positive=positive)
+                                  criterion=criterion or max_gradient,
+                                  verbose=verbose, positive=positive)
         if status == 1:
             warnings.warn("lbfgs failed to converge after %d iteration(s) (status=1): "
                           "increase max_iter or scale the data." % n_iter,
@@ -632,7 +947,7 @@ class LogisticRegression(_Classifier):
                           self._n_out_columns("decision_function"))
 
 
-class _DistributedObjective(_Objective):
+class _DistributedObjective(fi.Objective):
     """``_Objective`` whose loss and gradient are summed over the partitions."""
 
     def __init__(self, owner, parts, network, loss, l2, fit_intercept, precond, total):
@@ -677,7 +992,8 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
     _encode = staticmethod(_encode_numeric)
     __init__ = _dask_class(fastgd.LinearRegression, None, None)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit on row partitions of X and y.
 
         Parameters
@@ -685,31 +1001,52 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
         X : dask array or dask DataFrame of shape (n_samples, n_features)
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
+            Weights of the samples.
+        X_val, y_val : array-like or dask collections, default=None
+            A validation set of your own for the early stopping of 'sgd' / 'adam'
+            (``early_stopping=True`` needs it here: the ``validation_fraction`` split
+            of the dask rows is not supported). It is computed into the client
+            process: keep it small.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
         self : object
         """
         est = self._local()
-        est._check_solver_options()
-        y_ndim = len(getattr(y, "shape", (0,))) if not isinstance(y, dd.DataFrame) else 2
-        xs, ys, ws, dtype = self._load(est, X, y, sample_weight)
-        parts = self._persist(est, xs, ys, ws, dtype)
-        d = est.n_features_in_
-        total = sum(self._totals(parts))
-        k = int(self._runner.map(lambda p: p.Y.shape[1], parts[:1])[0])
-        l2, l1 = est.alpha * (1 - est.l1_ratio), est.alpha * est.l1_ratio
-        net = _network_from(np.zeros((k, d)), np.zeros(k), dtype, "identity")
-        if est.solver in _STOCHASTIC_SOLVERS:
-            n_iter = self._local_sgd(est, parts, net, "squared_error",
-                                     minibatch_penalty(est, l2, l1))
-        elif est.positive:
+        fi.check_linear_regression(est)
+        if est.positive:
             raise NotImplementedError("positive=True is not supported by "
                                       "fastgd.dask.LinearRegression yet.")
+        stochastic = est.solver in fi.STOCHASTIC_SOLVERS
+        y_ndim = 2 if isinstance(y, dd.DataFrame) else len(getattr(y, "shape", (0,)))
+        k = 1 if y_ndim == 1 else (len(y.columns) if isinstance(y, dd.DataFrame)
+                                   else int(y.shape[1]))
+        xs, ys, ws, dtype = self._load(est, X, y, sample_weight)
+        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val)
+        parts = self._persist(est, xs, ys, ws, dtype, k)
+        d = est.n_features_in_
+        total = sum(self._totals(parts))
+        l2, l1 = est.alpha * (1 - est.l1_ratio), est.alpha * est.l1_ratio
+        warm = hasattr(est, "coef_") and np.size(est.coef_) == k * d
+        coef, intercept = ((np.reshape(est.coef_, (k, d)),
+                            np.broadcast_to(np.asarray(est.intercept_, float), (k,)))
+                           if warm else (np.zeros((k, d)), np.zeros(k)))
+        if not est.fit_intercept:
+            intercept = np.zeros(k)
+        net = fi.network_from(coef, intercept, dtype, "identity")
+        if stochastic:
+            n_iter = self._local_sgd(est, parts, net, "squared_error",
+                                     fi.minibatch_penalty(est, l2, l1),
+                                     lambda net: fi.adopt(est, net, y_ndim),
+                                     validation_set, warm)
         else:
+            # a direct solve: the optimum whatever the start (warm_start), tol and
+            # max_iter
             self._exact_qr(parts, net, l2, est.fit_intercept, total, d, k)
             n_iter = 1
-        est._adopt(net, y_ndim)
+        fi.adopt(est, net, y_ndim)
         est.n_iter_ = n_iter
         self._model = est
         return self
@@ -737,7 +1074,8 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
 
 
 class _MLP(_DaskEstimator):
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit on row partitions of X and y.
 
         Parameters
@@ -745,6 +1083,14 @@ class _MLP(_DaskEstimator):
         X : dask array or dask DataFrame of shape (n_samples, n_features)
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
+            Weights of the samples (times the class weights of MLPClassifier).
+        X_val, y_val : array-like or dask collections, default=None
+            A validation set of your own for the early stopping of 'sgd' / 'adam'
+            (``early_stopping=True`` needs it here: the ``validation_fraction`` split
+            of the dask rows is not supported). It is computed into the client
+            process: keep it small.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
@@ -755,20 +1101,33 @@ class _MLP(_DaskEstimator):
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if np.any(np.array(sizes) <= 0):
             raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+        warm = hasattr(est, "coefs_")
         xs, ys, ws, dtype = self._load(est, X, y, sample_weight)
-        n_out = self._targets(est, y, ys)
-        parts = self._persist(est, xs, ys, ws, dtype)
-        est._random_state = check_random_state(est.random_state)
-        est._initialize(np.empty((0, n_out)), [est.n_features_in_] + sizes + [n_out],
-                        dtype)
-        net = est._network(dtype)
+        n_out, class_weight = self._targets(est, y, ys, ws, warm)
+        layer_units = [est.n_features_in_] + sizes + [n_out]
+        if warm:
+            if [c.shape for c in est.coefs_] != list(zip(layer_units[:-1],
+                                                         layer_units[1:])):
+                raise ValueError("warm_start needs the layers of the previous fit: "
+                                 "it had %s, these data and hidden_layer_sizes give %s."
+                                 % ([est.coefs_[0].shape[0]] + [c.shape[1] for c in
+                                                                est.coefs_], layer_units))
+            dtype = est.coefs_[0].dtype  # the weights' dtype wins, as in the plain fit
+        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val)
+        parts = self._persist(est, xs, ys, ws, dtype, n_out, class_weight)
+        random_state = check_random_state(est.random_state)
+        if not warm:
+            fi.mlp_initialize(est, random_state, n_out, layer_units, dtype)
+        net = fi.mlp_network(est, dtype)
         total = sum(self._totals(parts))
-        loss = est._loss_name()
-        if est.solver in _STOCHASTIC_SOLVERS:
-            est.n_iter_ = self._local_sgd(est, parts, net, loss, est.alpha)
+        loss = fi.mlp_loss(est)
+        if est.solver in fi.STOCHASTIC_SOLVERS:
+            est.n_iter_ = self._local_sgd(est, parts, net, loss, est.alpha,
+                                          lambda net: fi.adopt(est, net),
+                                          validation_set, warm)
         else:
             self._lbfgs(est, parts, net, loss, total)
-        est._adopt(net)
+        fi.adopt(est, net)
         if not np.isfinite(net.params).all():
             raise ValueError("Solver produced non-finite parameter weights: scale the "
                              "data, e.g. with sklearn.preprocessing.StandardScaler.")
@@ -821,14 +1180,19 @@ class MLPClassifier(_Classifier, _MLP):
     _encode = staticmethod(_encode_mlp_classes)
     __init__ = _dask_class(fastgd.MLPClassifier, None, None)
 
-    def _targets(self, est, y, ys):
+    def _targets(self, est, y, ys, ws, warm):
         if getattr(y, "ndim", 1) != 1:
             raise ValueError("fastgd.dask.MLPClassifier takes 1-D class labels "
                              "(multilabel y is not supported yet).")
-        classes = self._classes(ys)
-        est._label_binarizer = LabelBinarizer().fit(classes)
-        est.classes_ = est._label_binarizer.classes_
-        return 1 if len(classes) <= 2 else len(classes)
+        classes, class_weight = self._classes(est, ys, ws)
+        if warm and set(classes) != set(est.classes_):
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the "
+                f"previous call to fit. Previously got {est.classes_}, `y` has "
+                f"{classes}")
+        if not warm:
+            fi.mlp_set_classes(est, classes)
+        return (1 if len(classes) <= 2 else len(classes)), class_weight
 
 
 class MLPRegressor(RegressorMixin, _MLP):
@@ -853,5 +1217,5 @@ class MLPRegressor(RegressorMixin, _MLP):
     _encode = staticmethod(_encode_numeric)
     __init__ = _dask_class(fastgd.MLPRegressor, None, None)
 
-    def _targets(self, est, y, ys):
-        return 1 if getattr(y, "ndim", 1) == 1 else int(y.shape[1])
+    def _targets(self, est, y, ys, ws, warm):
+        return (1 if getattr(y, "ndim", 1) == 1 else int(y.shape[1])), None

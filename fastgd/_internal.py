@@ -1,0 +1,99 @@
+"""The internal interface that drivers outside the estimators use (``fastgd.dask``).
+
+A driver that trains a plain estimator's model somewhere else (on Dask workers) needs
+the estimator's pieces - how it encodes y, which network and loss it trains, its
+penalty, how it adopts the trained network as fitted attributes - and the shared
+training machinery. It reaches them here, and only here: this module names each
+piece once, so that the estimators' private names can change behind it (update
+this file, not the drivers). Nothing here holds logic of its own.
+
+Estimator pieces (``est`` is a plain fastgd estimator)
+------------------------------------------------------
+``linear_penalty(est)``            LogisticRegression: (C, l1 share) after the
+                                   penalty / l1_ratio / C rules.
+``check_linear_regression(est)``   LinearRegression: solver / penalty / positive checks.
+``encode_classes(est, y)``         LogisticRegression targets for the kernels.
+``classifier_output(est, n_out)``  LogisticRegression: (output activation, loss name).
+``network_from(coef, intercept, dtype, output)``  A linear model's Network.
+``adopt(est, network, *args)``     Set the fitted weights from a trained Network
+                                   (LinearRegression also takes y.ndim).
+``mlp_set_classes(est, classes)``  MLPClassifier's label encoding for these classes.
+``mlp_initialize(est, random_state, n_out, layer_units, dtype)``  The MLP's initial
+                                   weights (scikit-learn's draws from random_state)
+                                   and output activation.
+``mlp_network(est, dtype)``, ``mlp_loss(est)``, ``mlp_indicator(est, y)``
+                                   The MLP's Network, kernel loss and encoded classes.
+
+Shared machinery
+----------------
+``STOCHASTIC_SOLVERS``, ``clip_batch_size``, ``make_optimizer``,
+``minibatch_penalty``, ``Progress``, ``StoppingRules``, ``count_validation``
+(``fastgd._minibatch``); ``lbfgs``, ``Objective``, ``Preconditioner``
+(``fastgd._solvers``); ``LBFGS_GTOL_FACTOR`` (the linear models' gradient tolerance
+for a given ``tol``); ``LOSS_FUNCTIONS`` (scikit-learn's loss of outputs vs targets).
+"""
+
+import numpy as np
+from sklearn.neural_network._base import LOSS_FUNCTIONS
+from sklearn.preprocessing import LabelBinarizer
+
+from fastgd._linear import _LBFGS_GTOL_FACTOR as LBFGS_GTOL_FACTOR
+from fastgd._linear import _network_from as network_from
+from fastgd._minibatch import _STOCHASTIC_SOLVERS as STOCHASTIC_SOLVERS
+from fastgd._minibatch import Progress, StoppingRules, clip_batch_size, make_optimizer
+from fastgd._minibatch import _count_validation as count_validation
+from fastgd._minibatch import minibatch_penalty
+from fastgd._solvers import _lbfgs as lbfgs
+from fastgd._solvers import _Objective as Objective
+from fastgd._solvers import _Preconditioner as Preconditioner
+
+__all__ = [
+    "LBFGS_GTOL_FACTOR", "LOSS_FUNCTIONS", "STOCHASTIC_SOLVERS", "Objective",
+    "Preconditioner", "Progress", "StoppingRules", "adopt", "check_linear_regression",
+    "classifier_output", "clip_batch_size", "count_validation", "encode_classes",
+    "lbfgs", "linear_penalty", "make_optimizer", "minibatch_penalty",
+    "mlp_indicator", "mlp_initialize", "mlp_set_classes", "mlp_loss", "mlp_network", "network_from",
+]
+
+
+def linear_penalty(est):
+    return est._resolve_penalty()
+
+
+def check_linear_regression(est):
+    est._check_solver_options()
+
+
+def encode_classes(est, y):
+    return est._encode(y, est.classes_)
+
+
+def classifier_output(est, n_out):
+    return est._output_activation(n_out), est._loss_name(n_out)
+
+
+def adopt(est, network, *args):
+    est._adopt(network, *args)
+
+
+def mlp_set_classes(est, classes):
+    """The MLP classifier's label encoding for these (sorted) classes."""
+    est._label_binarizer = LabelBinarizer().fit(classes)
+    est.classes_ = est._label_binarizer.classes_
+
+
+def mlp_initialize(est, random_state, n_out, layer_units, dtype):
+    est._random_state = random_state
+    est._initialize(np.empty((0, n_out)), layer_units, dtype)
+
+
+def mlp_network(est, dtype):
+    return est._network(dtype)
+
+
+def mlp_loss(est):
+    return est._loss_name()
+
+
+def mlp_indicator(est, y):
+    return est._indicator(y)
