@@ -202,17 +202,17 @@ def _coef_intercept(network):
 _PROGRESS_ATTRIBUTES_DOC = """
     loss_ : float
         'sgd' / 'adam' only: the loss (penalty included) of the last epoch.
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         'sgd' / 'adam' only: the training loss at the end of each epoch.
     best_loss_ : float or None
         'sgd' / 'adam' only: the lowest training loss (None with early stopping).
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         'sgd' / 'adam' only: the validation score after each epoch with
         ``early_stopping=True`` (None otherwise).
     best_validation_score_ : float or None
         'sgd' / 'adam' only: the best validation score (None without early
         stopping).
-    validation_loss_curve_ : list of shape (n_iter_,)
+    validation_loss_curve_ : list of shape (`n_iter_`,)
         'sgd' / 'adam' with ``early_stopping=True`` only: the validation loss
         (the training loss without the penalty) after each epoch.
     best_validation_loss_ : float
@@ -326,7 +326,7 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         run by the last fit.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, defined only when X has feature
         names that are all strings."""
     + _PROGRESS_ATTRIBUTES_DOC + """
@@ -1097,7 +1097,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         Independent term of the model; 0.0 when ``fit_intercept=False``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, defined only when X has feature
         names that are all strings.
     n_iter_ : int

@@ -494,14 +494,14 @@ _ATTRIBUTES_DOC = """
         The minimum training loss reached by 'sgd' / 'adam'; None with
         ``early_stopping=True`` (then ``best_validation_score_`` is the one
         watched).
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         The training loss at the end of each epoch ('sgd' / 'adam').
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         The score on the validation set after each epoch, with
         ``early_stopping=True`` (None otherwise).
     best_validation_score_ : float or None
         The best of ``validation_scores_`` (None without early stopping).
-    validation_loss_curve_ : list of shape (n_iter_,)
+    validation_loss_curve_ : list of shape (`n_iter_`,)
         fastgd's addition, with ``early_stopping=True`` only: the validation loss
         (the training loss without the penalty) after each epoch.
     best_validation_loss_ : float
@@ -510,15 +510,15 @@ _ATTRIBUTES_DOC = """
     t_ : int
         The number of training samples seen by the solver during fitting.
     coefs_ : list of shape (n_layers - 1,)
-        coefs_[i] is the weight matrix of shape (fan_in, fan_out) between layer i
+        ``coefs_[i]`` is the weight matrix of shape (fan_in, fan_out) between layer i
         and layer i + 1. The arrays are views into the one flat parameter buffer
         the kernels update; their dtype is the training data's (float32 stays
         float32).
     intercepts_ : list of shape (n_layers - 1,)
-        intercepts_[i] is the bias vector of layer i + 1 (views, as coefs_).
+        ``intercepts_[i]`` is the bias vector of layer i + 1 (views, as ``coefs_``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during fit, defined only when X has feature
         names that are all strings.
     n_iter_ : int
