@@ -1127,8 +1127,9 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
     -----
     A linear model is a network without a hidden layer: the iterative solvers
     run the same compiled kernels as the MLPs. The direct solve (``fastgd._lstsq``)
-    makes one blocked pass over X (a Gram matrix, or a QR factorisation when the
-    design is ill-conditioned), so X is never copied nor centred in memory;
+    makes blocked passes over X (a Gram matrix, refined where the conditioning
+    calls for it, or a QR factorisation when the design is ill-conditioned or
+    rank-deficient), so X is never copied nor centred in memory;
     sparse CSR / CSC data is never densified. The solution is scikit-learn's to
     rounding on any design, rank-deficient ones included (the minimum-norm
     solution). :meth:`to_sklearn` returns the genuine scikit-learn estimator

@@ -471,7 +471,7 @@ _MINIBATCH_DOC = """
     learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
 default='constant'
         Learning-rate schedule of 'sgd' / 'adam', as in MLPClassifier: 'constant';
-        'invscaling' (``learning_rate_init / pow(t, power_t)``, t the samples
+        'invscaling' (``learning_rate_init / pow(t + 1, power_t)``, t the samples
         seen; 'sgd' only); 'adaptive' (divided by 5 after ``n_iter_no_change``
         epochs without improvement; 'sgd' only); 'cosine' (epoch e trains at
         ``learning_rate_init * (1 + cos(pi * e / max_iter)) / 2``).

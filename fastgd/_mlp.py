@@ -414,8 +414,8 @@ default='constant'
         Learning-rate schedule:
 
         - 'constant': ``learning_rate_init`` throughout;
-        - 'invscaling': ``learning_rate_init / pow(t, power_t)`` with t the number
-          of samples seen, updated once per epoch ('sgd' only, as in
+        - 'invscaling': ``learning_rate_init / pow(t + 1, power_t)`` with t the
+          number of samples seen, updated once per epoch ('sgd' only, as in
           scikit-learn);
         - 'adaptive': ``learning_rate_init`` while training improves; after
           ``n_iter_no_change`` epochs without an improvement of the training loss
@@ -453,8 +453,8 @@ default='constant'
     verbose : bool, default=False
         Print the loss of each epoch (scikit-learn's messages) to stdout.
     warm_start : bool, default=False
-        When True, ``fit`` starts from the weights (and the optimizer state) of
-        the previous call instead of new random weights.
+        When True, ``fit`` starts from the weights of the previous call instead
+        of new random weights (with a new optimizer, as scikit-learn).
     momentum : float, default=0.9
         Momentum of the 'sgd' updates, between 0 and 1.
     nesterovs_momentum : bool, default=True
