@@ -14,6 +14,17 @@ def available_kernel_builds():
 
     setup.py compiles the kernels twice on x86-64: for any x86-64 CPU, and with AVX2 +
     FMA (element-wise loops and optimizer updates twice as wide, fused multiply-adds).
+
+    Returns
+    -------
+    builds : dict of str to module
+        The compiled kernel modules by name; "baseline" is always there.
+
+    Examples
+    --------
+    >>> from fastgd._build import available_kernel_builds
+    >>> "baseline" in available_kernel_builds()
+    True
     """
     builds = {"baseline": _baseline_kernels}
     if _baseline_kernels.cpu_has_avx2_fma():
@@ -42,5 +53,21 @@ kernels = _choose_kernels()
 
 
 def kernel_build():
-    """Name of the kernel build in use: "avx2" or "baseline"."""
+    """Name of the kernel build in use: "avx2" or "baseline".
+
+    fastgd imports the AVX2 + FMA build when the CPU has both, unless the
+    environment variable ``FASTGD_KERNELS`` names another one. The builds agree to
+    rounding, not bit for bit (fused multiply-adds).
+
+    Returns
+    -------
+    name : str
+        "avx2" or "baseline".
+
+    Examples
+    --------
+    >>> from fastgd._build import available_kernel_builds, kernel_build
+    >>> kernel_build() in available_kernel_builds()
+    True
+    """
     return "avx2" if kernels.built_for_avx2() else "baseline"

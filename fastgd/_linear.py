@@ -197,6 +197,31 @@ def _coef_intercept(network):
 # ---------------------------------------------------------------------------
 
 
+# The training record of the mini-batch solvers, as MLPClassifier's; the linear
+# models have these attributes after an 'sgd' / 'adam' fit only.
+_PROGRESS_ATTRIBUTES_DOC = """
+    loss_ : float
+        'sgd' / 'adam' only: the loss (penalty included) of the last epoch.
+    loss_curve_ : list of shape (`n_iter_`,)
+        'sgd' / 'adam' only: the training loss at the end of each epoch.
+    best_loss_ : float or None
+        'sgd' / 'adam' only: the lowest training loss (None with early stopping).
+    validation_scores_ : list of shape (`n_iter_`,) or None
+        'sgd' / 'adam' only: the validation score after each epoch with
+        ``early_stopping=True`` (None otherwise).
+    best_validation_score_ : float or None
+        'sgd' / 'adam' only: the best validation score (None without early
+        stopping).
+    validation_loss_curve_ : list of shape (`n_iter_`,)
+        'sgd' / 'adam' with ``early_stopping=True`` only: the validation loss
+        (the training loss without the penalty) after each epoch.
+    best_validation_loss_ : float
+        'sgd' / 'adam' with ``early_stopping=True`` only: the lowest validation
+        loss.
+    t_ : int
+        'sgd' / 'adam' only: the number of training samples seen."""
+
+
 class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin,
                          MiniBatchMixin,
                          BaseEstimator):
@@ -204,56 +229,81 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         """Logistic regression (binary and multinomial) trained by fastgd's engine.
 
     A drop-in for ``sklearn.linear_model.LogisticRegression`` (1.9): the same
-    parameters (deprecated ones included), attributes and objective,
+    parameters (deprecated ones included, with the same warnings), defaults,
+    attributes, methods and objective,
 
         C * sum_i w_i loss_i + (1 - l1_ratio) / 2 ||W||_2^2 + l1_ratio ||W||_1,
 
     with one coefficient row and a logistic output for two classes and a softmax
     over all classes for three or more, so the optimum is scikit-learn's model.
-    The intercepts are not penalised.
+    The intercepts are not penalised. fastgd adds mini-batch solvers ('sgd',
+    'adam') with ``partial_fit`` and the mini-batch parameters below.
 
     Parameters
     ----------
     penalty : {'l1', 'l2', 'elasticnet', None}, default='deprecated'
-        Deprecated in scikit-learn 1.8, accepted with the same warnings: use
-        ``l1_ratio`` and ``C``.
+        Deprecated in scikit-learn 1.8 and accepted with the same warnings: use
+        ``l1_ratio`` (0: 'l2', 1: 'l1', in between: 'elasticnet') and ``C``
+        (``np.inf``: None) instead.
     C : float, default=1.0
-        Inverse regularisation strength; ``np.inf`` means no penalty.
+        Inverse of the regularisation strength, a positive float; smaller values
+        regularise more. ``np.inf`` means no penalty.
     l1_ratio : float, default=0.0
-        Elastic-net mixing: 0 is L2, 1 is L1. Values > 0 need the solvers
-        scikit-learn allows ('saga'; 'liblinear' for l1_ratio=1), solved to the
-        optimum by OWL-QN (exact zeros), or 'sgd' / 'adam' (proximal step).
+        The elastic-net mixing parameter, 0 <= l1_ratio <= 1: 0 is an L2
+        penalty, 1 is L1, in between a combination. Values > 0 need the solvers
+        scikit-learn allows for them ('saga'; 'liblinear' for l1_ratio=1),
+        which fastgd solves to the optimum by OWL-QN (exact zeros), or 'sgd' /
+        'adam' (a proximal step, exact zeros too).
     dual : bool, default=False
-        True only with 'liblinear' and an L2 penalty, as in scikit-learn: the same
-        primal solution (fastgd solves the primal).
+        True only with 'liblinear' and an L2 penalty, as in scikit-learn. fastgd
+        then solves the primal problem, which has the same solution.
     tol : float, default=1e-4
-        'lbfgs': stop when max |gradient| of (objective / (C sum w)) <= tol, as
-        scikit-learn. 'sgd' / 'adam': improvement threshold of the loss (or
-        validation score) per epoch.
+        Tolerance of the stopping rule. Full-batch solvers: stop when the largest
+        absolute gradient of (objective / (C * sum of the weights)) is below
+        ``tol`` times a factor - 0.1 for 'lbfgs', so that fastgd's default fit
+        lands closer to the optimum than scikit-learn's (a deliberate
+        difference: a few more iterations); L1 / elastic net: the same rule on
+        the minimum-norm subgradient, with factor 0.01. 'sgd' / 'adam': the
+        improvement of the loss (or validation score) per epoch below which an
+        epoch counts as no improvement.
     fit_intercept : bool, default=True
-        Fit intercepts (unpenalised); False keeps them at 0.
+        Whether to fit intercepts (not penalised); False keeps them at 0.
     intercept_scaling : float, default=1
-        Accepted for compatibility; it only matters for scikit-learn's liblinear,
-        whose intercept is penalised. Unused here.
+        Used by 'liblinear' only, as in scikit-learn: liblinear penalises the
+        intercept as a feature of constant value intercept_scaling, and fastgd's
+        'liblinear' solves that same objective. The other solvers ignore it.
     class_weight : dict, 'balanced' or None, default=None
-        Weights of the classes, multiplied into ``sample_weight``.
+        Weights of the classes, ``{class_label: weight}``, multiplied into
+        ``sample_weight``; 'balanced' gives class c the weight ``n_samples /
+        (n_classes * count of c)``. None: every class has weight one.
     random_state : int, RandomState instance or None, default=None
-        Seeds the shuffles and the early-stopping split of 'sgd' / 'adam'.
+        Seeds the shuffles and the early-stopping split of 'sgd' / 'adam'; the
+        full-batch solvers are deterministic and do not use it.
     solver : {'lbfgs', 'sgd', 'adam', 'newton-cg', 'newton-cholesky', 'sag', \
 'saga', 'liblinear'}, default='lbfgs'
-        'lbfgs': full-batch L-BFGS on the compiled loss and gradient
-        (preconditioned, see the module notes); scikit-learn's other names run it
-        too with L2 or no penalty, and OWL-QN with L1 / elastic net ('saga',
-        'liblinear'); 'liblinear' solves liblinear's objective. 'sgd' / 'adam':
-        compiled mini-batch epochs, with L1 / elastic net and ``partial_fit``.
+        The optimiser, all over the same compiled loss and gradient:
+
+        - 'lbfgs': full-batch L-BFGS, preconditioned as if the features were
+          standardised (the optimum does not move, the path gets shorter on
+          badly scaled data);
+        - 'newton-cg', 'newton-cholesky', 'sag', 'saga', 'liblinear':
+          scikit-learn's names, accepted where scikit-learn accepts the
+          combination; with L2 or no penalty they run the same L-BFGS (each with
+          its own tolerance factor), with L1 / elastic net ('saga', 'liblinear')
+          OWL-QN; 'liblinear' solves liblinear's objective (penalised
+          intercept). fastgd does not implement those algorithms themselves;
+        - 'sgd', 'adam' (fastgd's additions): compiled mini-batch epochs, any
+          penalty (L1 by a proximal step), ``partial_fit``, ``early_stopping``.
     max_iter : int, default=100
-        L-BFGS iterations, or epochs of 'sgd' / 'adam'.
+        Maximum number of L-BFGS / OWL-QN iterations, or of epochs of 'sgd' /
+        'adam'. Stopping there short of ``tol`` warns (ConvergenceWarning).
     verbose : int, default=0
-        Print progress.
+        Print progress (the loss of each iteration or epoch) when > 0.
     warm_start : bool, default=False
-        Start from the previous coefficients.
+        When True, ``fit`` starts from the coefficients of the previous call.
     n_jobs : None, default=None
-        Deprecated and without effect, as in scikit-learn 1.8+.
+        Deprecated and without effect, as in scikit-learn 1.8+; fastgd's kernels
+        choose their threads themselves (see the user guide).
     """ + (_MINIBATCH_DOC + EXTRA_PARAMETERS_DOC).replace(
         "learning_rate_init : float, default=0.001",
         "learning_rate_init : float, default=0.003\n"
@@ -263,14 +313,78 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The class labels known to the classifier.
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Coefficients of the features in the decision function: one row for two
+        classes (the second class's logit), one per class otherwise. In the
+        training data's dtype (float32 stays float32).
     intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts of the decision function (zeros when
+        ``fit_intercept=False``).
     n_iter_ : ndarray of shape (1,)
-        L-BFGS iterations or epochs run by the last fit.
+        The number of L-BFGS / OWL-QN iterations, or epochs of 'sgd' / 'adam',
+        run by the last fit.
     n_features_in_ : int
-    feature_names_in_ : ndarray of str
-    loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_, t_
-        Progress of the mini-batch solvers (as in MLPClassifier).
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the features seen during fit, defined only when X has feature
+        names that are all strings."""
+    + _PROGRESS_ATTRIBUTES_DOC + """
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : The estimator this one replaces.
+    sklearn.linear_model.SGDClassifier : scikit-learn's per-sample SGD, which
+        'sgd' / 'adam' replace with mini-batches.
+    MLPClassifier : The same engine with hidden layers.
+    fastgd.dask.LogisticRegression : Training on a Dask cluster.
+
+    Notes
+    -----
+    A linear model is a network without a hidden layer: LogisticRegression
+    trains through the same compiled kernels as the MLPs (``fastgd._engine``).
+    The full-batch solvers evaluate the compiled loss and gradient over all rows
+    once per iteration; float32 data trains in float32, sparse CSR / CSC data is
+    never densified (a hashed text matrix with most columns empty is fitted on
+    its used columns only).
+
+    Deliberate differences from scikit-learn: the L-BFGS stopping rule is 10x
+    tighter (see ``tol``); scikit-learn's solver names other than 'lbfgs' run
+    fastgd's L-BFGS or OWL-QN, which reach the same optimum but not along the
+    same path, so ``n_iter_`` differs; diverging 'sgd' / 'adam' training stops
+    at that epoch, puts back the last finite coefficients and raises a
+    ``ValueError`` with advice. :meth:`to_sklearn` returns the genuine
+    scikit-learn estimator with the same coefficients.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastgd import LogisticRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = LogisticRegression(max_iter=1000).fit(X, y)
+    >>> clf.coef_.shape, clf.intercept_.shape
+    ((3, 4), (3,))
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> bool(clf.score(X, y) > 0.95)
+    True
+
+    The optimum is scikit-learn's:
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+    >>> ref = SklearnLogisticRegression(max_iter=1000, tol=1e-8).fit(X, y)
+    >>> bool(np.allclose(clf.coef_, ref.coef_, atol=1e-3))
+    True
+
+    Mini-batch training, one epoch per ``partial_fit`` call:
+
+    >>> sgd = LogisticRegression(solver="adam", batch_size=10, learning_rate_init=0.01,
+    ...                          random_state=0)
+    >>> for epoch in range(20):
+    ...     sgd = sgd.partial_fit(X, y, classes=[0, 1, 2])
+    >>> bool(sgd.score(X, y) > 0.9)
+    True
     """
     )
 
@@ -468,18 +582,24 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (float32 stays float32).
+            Training data. float32 and float64 are kept (the model trains in that
+            dtype), other dtypes become float64; CSR / CSC matrices are not
+            densified.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels (at least two classes).
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples (multiplied by the class weights).
-        X_val, y_val : array-like, default=None
+            Weights of the samples, multiplied by the class weights. None gives
+            every sample weight one.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), \
+default=None
             fastgd's addition: a validation set of your own for the early stopping
-            of 'sgd' / 'adam' (needs ``early_stopping=True``), instead of the
-            ``validation_fraction`` split; in a Pipeline,
+            of 'sgd' / 'adam' (needs ``early_stopping=True``), scored instead of
+            the ``validation_fraction`` split; in a Pipeline,
             ``transform_input=["X_val"]`` transforms it as X.
+        y_val : array-like of shape (n_val,), default=None
+            fastgd's addition: the targets of ``X_val`` (both or neither).
         sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation samples.
+            fastgd's addition: weights of the validation samples.
 
         Returns
         -------
@@ -764,17 +884,26 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         (``C`` relative to the chunk), so a stream of equal chunks optimises the
         full objective's per-sample form.
 
+        Only for ``solver='sgd'`` / ``'adam'``; ``early_stopping`` is not
+        allowed. The optimizer state carries over between calls.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
         y : array-like of shape (n_samples,)
+            The class labels of the chunk.
         classes : array-like of shape (n_classes,), default=None
-            All classes of the stream; required on the first call.
+            All classes of the stream; required on the first call, checked
+            against ``classes_`` on later calls.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples of the chunk. None gives every sample weight
+            one.
 
         Returns
         -------
         self : object
+            The updated estimator.
         """
         # The first call is the one without coefficients (a diverged fit keeps its
         # last finite ones, so partial_fit continues from them).
@@ -829,13 +958,18 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
     def predict_proba(self, X):
         """Class probabilities, columns ordered as ``classes_``.
 
+        Two classes: the logistic function of the decision function; more: its
+        softmax over the classes (the multinomial model, as scikit-learn 1.9).
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data to predict.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
+            The probability of each class for each sample.
         """
         check_is_fitted(self)
         if len(self.classes_) <= 2:
@@ -848,10 +982,13 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data to predict.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            The log-probability of each class for each sample, columns ordered
+            as ``classes_``.
         """
         return np.log(self.predict_proba(X))
 
@@ -877,9 +1014,10 @@ _LSTSQ_SPARSE_FLOPS = 1e10
 class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
                        MiniBatchMixin, LinearModel):
     __doc__ = (
-        """Least squares (optionally ridge / lasso / elastic net) by gradient descent.
+        """Ordinary least squares (and ridge / lasso / elastic net) on fastgd's engine.
 
-    A drop-in for ``sklearn.linear_model.LinearRegression`` (1.9). The default
+    A drop-in for ``sklearn.linear_model.LinearRegression`` (1.9): the same
+    parameters, defaults, attributes and solution. The default
     solver solves directly (``fastgd._lstsq``: blocked Gram or QR passes over X,
     no copy of X) and returns scikit-learn's lstsq solution - minimum norm,
     singular values below ``tol * s_max`` cut - on any design, with its
@@ -904,14 +1042,17 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         'lstsq' (and 'auto' when it solves directly): scikit-learn's ``cond`` of
         lstsq - singular values of the centred X below ``tol`` times the largest
         are treated as zero (on sparse X too, where scikit-learn's lsqr uses it
-        as its stopping tolerance instead). 'cg' / 'lbfgs': stop when every feature's (and the intercept's) gradient, in
-        standardised units, is below ``tol`` times the RMS residual - i.e. the
+        as its stopping tolerance instead). 'cg' / 'lbfgs': stop when every
+        feature's (and the intercept's) gradient, in standardised units, is
+        below ``tol`` times the RMS residual - i.e. the
         residual is orthogonal to every feature to ``tol`` (scale-free, like
         lsqr's ``atol``). 'sgd' / 'adam': improvement threshold per epoch.
     n_jobs : int or None, default=None
-        Accepted for compatibility; the kernels choose their own threads.
+        Accepted for compatibility and unused: fastgd's kernels choose their
+        threads themselves (``FASTGD_NUM_THREADS`` or OpenMP's limit).
     positive : bool, default=False
-        Constrain the coefficients to be >= 0 (L-BFGS-B bounds; 'lbfgs' only).
+        When True, constrain the coefficients to be >= 0, by L-BFGS-B bounds
+        ('auto' then means 'lbfgs'; not with the other solvers).
     solver : {'auto', 'lstsq', 'cg', 'lbfgs', 'sgd', 'adam'}, default='auto'
         'lstsq': the direct solve (ridge too when ``alpha > 0``): a Gram pass,
         iteratively refined where the conditioning calls for it, or a blocked
@@ -922,28 +1063,43 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         'lbfgs': scipy's L-BFGS-B on the same gradient; the solver of
         ``positive=True``. 'auto' is 'lbfgs' when ``positive``, else 'lstsq' up
         to 2000 features (sparse X: when ``n_samples * n_features**2 <= 1e10``),
-        else 'cg'. 'cg' and 'lbfgs' are preconditioned (see the module notes) and
-        warn (ConvergenceWarning) whenever they stop short of ``tol``. 'sgd' / 'adam': compiled mini-batch
-        epochs, L1 / elastic net, ``partial_fit``.
+        else 'cg'. 'cg' and 'lbfgs' are preconditioned (as if the features were
+        standardised; the optimum does not move) and warn (ConvergenceWarning)
+        whenever they stop short of ``tol``. 'sgd' / 'adam': compiled mini-batch
+        epochs, L1 / elastic net, ``partial_fit``. scikit-learn's
+        LinearRegression has no solver parameter: this one and the following
+        ones, up to ``warmup_epochs``, are fastgd's additions whose defaults
+        give scikit-learn's model.
     alpha : float, default=0.0
-        Penalty strength (per sample, as ElasticNet / SGDRegressor).
+        Penalty strength, per sample (the convention of ElasticNet and
+        SGDRegressor, not Ridge's); 0 is ordinary least squares.
     l1_ratio : float, default=0.0
-        Share of L1 in the penalty; > 0 needs 'sgd' or 'adam' (exact zeros).
+        Share of L1 in the penalty, 0 <= l1_ratio <= 1; > 0 needs 'sgd' or
+        'adam' (a proximal step, exact zeros).
     max_iter : int, default=1000
-        L-BFGS iterations, or epochs of 'sgd' / 'adam'.
+        Maximum number of 'cg' / 'lbfgs' iterations, or epochs of 'sgd' /
+        'adam' (the direct solve ignores it).
     random_state : int, RandomState instance or None, default=None
-        Seeds the shuffles and the early-stopping split of 'sgd' / 'adam'.
+        Seeds the shuffles and the early-stopping split of 'sgd' / 'adam'; the
+        other solvers are deterministic.
     verbose : int, default=0
-        Print progress.
+        Print progress (the solver's iterations or epochs) when > 0.
     warm_start : bool, default=False
-        Start from the previous coefficients.
+        When True, the iterative solvers start from the coefficients of the
+        previous call.
     """ + _MINIBATCH_DOC + EXTRA_PARAMETERS_DOC + """
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Estimated coefficients: a 1-D array for a 1-D y, one row per target
+        otherwise; in X's dtype (float32 stays float32).
     intercept_ : float or ndarray of shape (n_targets,)
+        Independent term of the model; 0.0 when ``fit_intercept=False``.
     n_features_in_ : int
-    feature_names_in_ : ndarray of str
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the features seen during fit, defined only when X has feature
+        names that are all strings.
     n_iter_ : int
         'cg' / 'lbfgs' iterations or 'sgd' / 'adam' epochs run by the last fit;
         for the direct solve, its passes over X after the one that computes the
@@ -954,9 +1110,65 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         as scikit-learn's. Set by the direct solve on dense X only (scikit-learn
         sets it for dense X only).
     singular_ : ndarray of shape (min(n_samples, n_features),)
-        Singular values of that matrix, in X's dtype (same conditions).
-    loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_, t_
-        Progress of the mini-batch solvers (as in MLPRegressor).
+        Singular values of that matrix, in X's dtype (same conditions)."""
+    + _PROGRESS_ATTRIBUTES_DOC + """
+
+    See Also
+    --------
+    sklearn.linear_model.LinearRegression : The estimator this one replaces.
+    sklearn.linear_model.SGDRegressor : scikit-learn's per-sample SGD, which
+        'sgd' / 'adam' replace with mini-batches.
+    sklearn.linear_model.ElasticNet : The same penalised objective, by
+        coordinate descent.
+    MLPRegressor : The same engine with hidden layers.
+    fastgd.dask.LinearRegression : Training on a Dask cluster.
+
+    Notes
+    -----
+    A linear model is a network without a hidden layer: the iterative solvers
+    run the same compiled kernels as the MLPs. The direct solve (``fastgd._lstsq``)
+    makes blocked passes over X (a Gram matrix, refined where the conditioning
+    calls for it, or a QR factorisation when the design is ill-conditioned or
+    rank-deficient), so X is never copied nor centred in memory;
+    sparse CSR / CSC data is never densified. The solution is scikit-learn's to
+    rounding on any design, rank-deficient ones included (the minimum-norm
+    solution). :meth:`to_sklearn` returns the genuine scikit-learn estimator
+    with the same coefficients.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import LinearRegression
+    >>> X = np.array([[1, 1], [1, 2], [2, 2], [2, 3]])
+    >>> y = np.dot(X, np.array([1, 2])) + 3
+    >>> reg = LinearRegression().fit(X, y)
+    >>> bool(reg.score(X, y) > 0.999999)
+    True
+    >>> np.round(reg.coef_, 6), round(float(reg.intercept_), 6)
+    (array([1., 2.]), 3.0)
+    >>> np.round(reg.predict(np.array([[3, 5]])), 6)
+    array([16.])
+
+    Conjugate gradients on the compiled gradient reach the same solution:
+
+    >>> cg = LinearRegression(solver="cg").fit(X, y)
+    >>> bool(np.allclose(cg.coef_, reg.coef_))
+    True
+
+    The lasso by gradient steps with a proximal (soft-threshold) step, which
+    gives exact zeros - scikit-learn's ``Lasso`` solution:
+
+    >>> from sklearn.linear_model import Lasso
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 5))
+    >>> y = X[:, 0] - 2 * X[:, 1] + 0.01 * rng.normal(size=200)
+    >>> lasso = LinearRegression(solver="sgd", alpha=0.1, l1_ratio=1.0,
+    ...                          learning_rate_init=0.01, tol=1e-7,
+    ...                          n_iter_no_change=50, random_state=0).fit(X, y)
+    >>> int(np.sum(lasso.coef_ == 0))
+    3
+    >>> bool(np.allclose(lasso.coef_, Lasso(alpha=0.1).fit(X, y).coef_, atol=1e-3))
+    True
     """
     )
 
@@ -1087,18 +1299,24 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (float32 stays float32).
+            Training data. float32 and float64 are kept (the coefficients come
+            back in that dtype), other dtypes become float64; CSR / CSC matrices
+            are not densified. X is never modified.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Targets.
+            Target values; several targets are fitted at once.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples.
-        X_val, y_val : array-like, default=None
+            Individual weights of the samples (non-negative). None gives every
+            sample weight one.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), \
+default=None
             fastgd's addition: a validation set of your own for the early stopping
-            of 'sgd' / 'adam' (needs ``early_stopping=True``), instead of the
-            ``validation_fraction`` split; in a Pipeline,
+            of 'sgd' / 'adam' (needs ``early_stopping=True``), scored instead of
+            the ``validation_fraction`` split; in a Pipeline,
             ``transform_input=["X_val"]`` transforms it as X.
+        y_val : array-like of shape (n_val,) or (n_val, n_targets), default=None
+            fastgd's addition: the targets of ``X_val`` (both or neither).
         sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation samples.
+            fastgd's addition: weights of the validation samples.
 
         Returns
         -------
@@ -1367,15 +1585,23 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of the mini-batch solver ('sgd' / 'adam') over (X, y).
 
+        Only for ``solver='sgd'`` / ``'adam'``; ``early_stopping`` is not
+        allowed. The optimizer state carries over between calls.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            The targets of the chunk (as many as in the first call).
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples of the chunk. None gives every sample weight
+            one.
 
         Returns
         -------
         self : object
+            The updated estimator.
         """
         self._check_solver_options()
         first = not hasattr(self, "coef_")
@@ -1404,10 +1630,12 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data to predict.
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            ``X @ coef_.T + intercept_``, in the coefficients' dtype.
         """
         return self._decision_function(X)
 

@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from fastgd._callbacks import NO_SUBTASKS, Subtasks, begin_fit
+from fastgd._docs import DocLinkMixin
 from fastgd._export import to_sklearn
 from fastgd._engine import KernelData, Optimizer, Penalty, check_finite
 from fastgd._threads import holding_single_threaded_blas
@@ -464,9 +465,16 @@ _MINIBATCH_CONSTRAINTS = {
 
 _MINIBATCH_DOC = """
     batch_size : int or 'auto', default='auto'
-        Mini-batch size of 'sgd' / 'adam'; 'auto' is min(200, n_samples).
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Schedule of the 'sgd' learning rate, as in MLPClassifier.
+        fastgd's addition (with the next parameters, up to ``n_iter_no_change``):
+        the mini-batch size of 'sgd' / 'adam'; 'auto' is ``min(200, n_samples)``.
+        Larger than n_samples: a warning, and n_samples is used.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
+default='constant'
+        Learning-rate schedule of 'sgd' / 'adam', as in MLPClassifier: 'constant';
+        'invscaling' (``learning_rate_init / pow(t + 1, power_t)``, t the samples
+        seen; 'sgd' only); 'adaptive' (divided by 5 after ``n_iter_no_change``
+        epochs without improvement; 'sgd' only); 'cosine' (epoch e trains at
+        ``learning_rate_init * (1 + cos(pi * e / max_iter)) / 2``).
     learning_rate_init : float, default=0.001
         Initial learning rate of 'sgd' / 'adam'.
     power_t : float, default=0.5
@@ -474,17 +482,19 @@ _MINIBATCH_DOC = """
     shuffle : bool, default=True
         Shuffle the samples every epoch ('sgd', 'adam').
     momentum : float, default=0.9
-        Momentum of 'sgd'.
+        Momentum of 'sgd', between 0 and 1.
     nesterovs_momentum : bool, default=True
-        Nesterov's momentum for 'sgd'.
+        Whether 'sgd' uses Nesterov's momentum (with momentum > 0).
     early_stopping : bool, default=False
-        'sgd' / 'adam': hold out ``validation_fraction`` of the data, stop when its
-        score stops improving by ``tol`` for ``n_iter_no_change`` epochs, and keep
-        the best coefficients.
+        'sgd' / 'adam': hold out ``validation_fraction`` of the data (or score
+        ``fit(X_val=..., y_val=...)``), stop when its score has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs, and keep the best coefficients.
     validation_fraction : float, default=0.1
-        Share of the data held out for early stopping.
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Adam's decay rates.
+        Share of the data held out for early stopping, between 0 and 1.
+    beta_1 : float, default=0.9
+        Adam's exponential decay rate of the first moment estimates, in [0, 1).
+    beta_2 : float, default=0.999
+        Adam's exponential decay rate of the second moment estimates, in [0, 1).
     epsilon : float, default=1e-8
         Adam's numerical stability constant.
     n_iter_no_change : int, default=10
@@ -514,7 +524,7 @@ def usable_or_unfitted(fit):
     return guarded
 
 
-class MiniBatchMixin:
+class MiniBatchMixin(DocLinkMixin):
     """The mini-batch side of every estimator: storage of the shared constructor
     parameters, the one training path (_run_minibatch), recording an Outcome, the
     user's validation set, callbacks' subtasks, export."""
@@ -596,12 +606,18 @@ class MiniBatchMixin:
     def to_sklearn(self):
         """The genuine scikit-learn estimator this model replaces, fitted.
 
-        Same parameters and fitted attributes; it predicts the same, and its pickle
-        does not reference fastgd (see ``fastgd._export.to_sklearn``).
+        For a system that has only scikit-learn: the same parameters (fastgd's
+        additions left out) and fitted attributes, so it predicts the same to
+        rounding, and its pickle does not reference fastgd (see
+        ``fastgd._export.to_sklearn``).
 
         Returns
         -------
         sklearn_estimator : estimator
+            A fitted ``sklearn.neural_network.MLPClassifier`` /
+            ``MLPRegressor``, ``sklearn.linear_model.LogisticRegression``, or
+            ``sklearn.linear_model.LinearRegression`` (``ElasticNet`` for a
+            LinearRegression with ``alpha > 0``, the same objective).
         """
         return to_sklearn(self)
 

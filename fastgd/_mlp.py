@@ -321,18 +321,27 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. float32 and float64 are kept (the model trains in
+            that dtype), other dtypes become float64; CSR / CSC matrices are not
+            densified. X is not copied when it is already C-contiguous in the
+            working dtype.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in
             regression).
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-        X_val, y_val : array-like, default=None
-            A validation set of your own for early stopping (needs
-            ``early_stopping=True``), used instead of the ``validation_fraction``
-            split; in a Pipeline, ``transform_input=["X_val"]`` transforms it as X.
+            Sample weights: each sample's loss (and its share of the L2 penalty's
+            normalisation) is weighted. None gives every sample weight one.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), \
+default=None
+            fastgd's addition: a validation set of your own for early stopping
+            (needs ``early_stopping=True`` and 'sgd' / 'adam'), scored instead of
+            the ``validation_fraction`` split (HistGradientBoosting's
+            convention). In a Pipeline, ``transform_input=["X_val"]`` transforms
+            it as X.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            fastgd's addition: the targets of ``X_val`` (both or neither).
         sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation samples.
+            fastgd's addition: weights of the validation samples.
 
         Returns
         -------
@@ -365,85 +374,158 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
 
 _COMMON_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
-        The ith element is the number of neurons in the ith hidden layer.
+        The ith element is the number of neurons in the ith hidden layer; at least
+        one hidden layer (a model without one is :class:`fastgd.LogisticRegression`
+        or :class:`fastgd.LinearRegression`).
     activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function of the hidden layers.
+        Activation function of the hidden layers:
+
+        - 'identity': f(x) = x, a linear bottleneck;
+        - 'logistic': the logistic sigmoid, f(x) = 1 / (1 + exp(-x));
+        - 'tanh': the hyperbolic tangent, f(x) = tanh(x);
+        - 'relu': the rectified linear unit, f(x) = max(0, x).
+
+        The kernels fuse it with the bias addition (forward) and its derivative
+        with the backward product.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
-        'lbfgs' runs scipy's L-BFGS-B on the compiled full-batch loss and gradient;
-        'sgd' and 'adam' train one compiled epoch per kernel call.
+        The weight optimizer:
+
+        - 'lbfgs': scipy's L-BFGS-B over the compiled full-batch loss and
+          gradient; converges faster and better on small data sets. Unlike
+          scikit-learn, float32 data keeps float32 weights.
+        - 'sgd': mini-batch stochastic gradient descent, with ``momentum``,
+          Nesterov's momentum and the ``learning_rate`` schedules.
+        - 'adam': Kingma and Ba's adaptive moment estimation; works well on
+          large data sets.
+
+        'sgd' and 'adam' run one whole compiled epoch per kernel call (batch
+        gather, forward, backward, penalty and optimizer update without the GIL).
     alpha : float, default=0.0001
-        Strength of the L2 penalty, divided by the (weighted) batch size.
+        Strength of the L2 penalty ``alpha / 2 * sum of squared weights`` (the
+        intercepts are not penalised), divided by the (weighted) number of samples
+        of the mini-batch for 'sgd' / 'adam' and of the whole data for 'lbfgs', as
+        in scikit-learn.
     batch_size : int or 'auto', default='auto'
-        Mini-batch size for 'sgd'/'adam'; 'auto' is min(200, n_samples).
+        Size of the mini-batches of 'sgd' / 'adam' ('lbfgs' uses the whole data);
+        'auto' is ``min(200, n_samples)``. Larger than n_samples: a warning, and
+        n_samples is used.
     learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
 default='constant'
-        Schedule of the 'sgd' learning rate; 'cosine' (fastgd's addition, 'sgd' and
-        'adam') gives epoch e ``learning_rate_init * (1 + cos(pi e / max_iter)) / 2``.
+        Learning-rate schedule:
+
+        - 'constant': ``learning_rate_init`` throughout;
+        - 'invscaling': ``learning_rate_init / pow(t + 1, power_t)`` with t the
+          number of samples seen, updated once per epoch ('sgd' only, as in
+          scikit-learn);
+        - 'adaptive': ``learning_rate_init`` while training improves; after
+          ``n_iter_no_change`` epochs without an improvement of the training loss
+          (or of the validation score with ``early_stopping``) by ``tol``, divided
+          by 5, and training stops once it falls below 1e-6 ('sgd' only);
+        - 'cosine' (fastgd's addition, 'sgd' and 'adam'): epoch e (from 0) trains
+          at ``learning_rate_init * (1 + cos(pi * e / max_iter)) / 2``, PyTorch's
+          ``CosineAnnealingLR(T_max=max_iter)`` stepped once per epoch.
+
+        ``warmup_epochs`` multiplies any of them by a linear warm-up.
     learning_rate_init : float, default=0.001
-        Initial learning rate ('sgd' and 'adam').
+        The initial learning rate of 'sgd' and 'adam' (the step size of the weight
+        updates).
     power_t : float, default=0.5
-        Exponent of the 'invscaling' schedule.
+        The exponent of the 'invscaling' schedule ('sgd' only).
     max_iter : int, default=200
-        Maximum epochs ('sgd', 'adam') or iterations ('lbfgs').
+        Maximum number of iterations: epochs (passes over the data) for 'sgd' and
+        'adam', which stop earlier by ``tol`` / ``n_iter_no_change``; L-BFGS
+        iterations for 'lbfgs'. Stopping at max_iter without convergence warns
+        (``ConvergenceWarning``).
     shuffle : bool, default=True
-        Shuffle the samples every epoch ('sgd', 'adam').
+        Whether to shuffle the samples at every epoch ('sgd', 'adam').
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffles and the early-stopping split,
-        drawn exactly as scikit-learn draws them.
+        drawn from the same ``RandomState`` stream as scikit-learn: with the same
+        value both start from the same weights and see the same batches. Pass an
+        int for reproducible results across calls; fastgd's models are then
+        bit-identical run to run on a machine, whatever the number of threads.
     tol : float, default=1e-4
-        Tolerance of the stopping rules.
+        Tolerance of the optimisation. 'sgd' / 'adam': when the training loss (or
+        the validation score with ``early_stopping``) does not improve by at
+        least tol for ``n_iter_no_change`` consecutive epochs, training has
+        converged and stops (or, with 'adaptive', the learning rate drops).
+        'lbfgs': scipy's ``gtol``, the limit on the projected gradient.
     verbose : bool, default=False
-        Print progress messages (scikit-learn's format).
+        Print the loss of each epoch (scikit-learn's messages) to stdout.
     warm_start : bool, default=False
-        Start from the previous solution when fit is called again.
+        When True, ``fit`` starts from the weights of the previous call instead
+        of new random weights (with a new optimizer, as scikit-learn).
     momentum : float, default=0.9
-        Momentum of 'sgd'.
+        Momentum of the 'sgd' updates, between 0 and 1.
     nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum ('sgd' with momentum > 0).
+        Whether 'sgd' uses Nesterov's momentum (with momentum > 0).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data and stop when its score stops
-        improving; the best weights are restored.
+        Whether to stop 'sgd' / 'adam' when the validation score stops improving:
+        ``validation_fraction`` of the training data is held out (stratified for
+        single-output classification, the same split as scikit-learn), and
+        training stops when the validation score has not improved by ``tol`` for
+        ``n_iter_no_change`` consecutive epochs; the weights of the best epoch are
+        restored. fastgd's additions: ``fit(X_val=..., y_val=...)`` scores a
+        validation set of your own instead of the split, and
+        ``early_stopping_metric='loss'`` watches the validation loss.
     validation_fraction : float, default=0.1
-        Share of the training data held out for early stopping.
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Adam's decay rates of the first and second moment estimates.
+        Share of the training data held out for early stopping, between 0 and 1
+        (used with ``early_stopping=True`` only, and not when X_val is given).
+    beta_1 : float, default=0.9
+        Adam's exponential decay rate of the first moment estimates, in [0, 1).
+    beta_2 : float, default=0.999
+        Adam's exponential decay rate of the second moment estimates, in [0, 1).
     epsilon : float, default=1e-8
-        Adam's numerical stability constant.
+        Adam's numerical stability constant, added to the square root of the
+        second moment (scikit-learn's form, with the bias correction folded into
+        the learning rate).
     n_iter_no_change : int, default=10
-        Epochs without improvement by ``tol`` before stopping ('sgd', 'adam').
+        Number of epochs without an improvement by ``tol`` before 'sgd' / 'adam'
+        stop (or 'adaptive' lowers the rate).
     max_fun : int, default=15000
-        Maximum loss function calls ('lbfgs').""" + EXTRA_PARAMETERS_DOC
+        Maximum number of loss function calls of 'lbfgs' (each call is one
+        compiled full-batch loss and gradient); it may stop before max_iter.""" \
+    + EXTRA_PARAMETERS_DOC
 
 _ATTRIBUTES_DOC = """
     loss_ : float
-        The current loss (with the L2 penalty).
+        The current loss computed with the loss function (the penalty included).
     best_loss_ : float or None
-        The best training loss reached ('sgd'/'adam'; None with early stopping).
-    loss_curve_ : list of float
-        The loss at the end of each epoch ('sgd'/'adam').
-    validation_scores_ : list of float or None
-        The held-out score after each epoch when ``early_stopping=True``.
+        The minimum training loss reached by 'sgd' / 'adam'; None with
+        ``early_stopping=True`` (then ``best_validation_score_`` is the one
+        watched).
+    loss_curve_ : list of shape (`n_iter_`,)
+        The training loss at the end of each epoch ('sgd' / 'adam').
+    validation_scores_ : list of shape (`n_iter_`,) or None
+        The score on the validation set after each epoch, with
+        ``early_stopping=True`` (None otherwise).
     best_validation_score_ : float or None
-        The best held-out score when ``early_stopping=True``.
-    validation_loss_curve_ : list of float
-        fastgd's addition, with ``early_stopping=True`` only: the held-out loss
-        (without the penalty) after each epoch.
+        The best of ``validation_scores_`` (None without early stopping).
+    validation_loss_curve_ : list of shape (`n_iter_`,)
+        fastgd's addition, with ``early_stopping=True`` only: the validation loss
+        (the training loss without the penalty) after each epoch.
     best_validation_loss_ : float
-        fastgd's addition, with ``early_stopping=True`` only: the lowest of them.
+        fastgd's addition, with ``early_stopping=True`` only: the lowest of
+        ``validation_loss_curve_``.
     t_ : int
-        Training samples seen by the solver.
-    coefs_ : list of ndarray
-        coefs_[i] is the weight matrix (fan_in, fan_out) of layer i.
-    intercepts_ : list of ndarray
-        intercepts_[i] is the bias vector of layer i + 1.
+        The number of training samples seen by the solver during fitting.
+    coefs_ : list of shape (n_layers - 1,)
+        ``coefs_[i]`` is the weight matrix of shape (fan_in, fan_out) between layer i
+        and layer i + 1. The arrays are views into the one flat parameter buffer
+        the kernels update; their dtype is the training data's (float32 stays
+        float32).
+    intercepts_ : list of shape (n_layers - 1,)
+        ``intercepts_[i]`` is the bias vector of layer i + 1 (views, as ``coefs_``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of str
-        Feature names seen during fit, when X has string column names.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the features seen during fit, defined only when X has feature
+        names that are all strings.
     n_iter_ : int
-        Epochs (or L-BFGS iterations) run by the last fit.
+        The number of iterations the solver ran: epochs for 'sgd' / 'adam',
+        L-BFGS iterations for 'lbfgs'.
     n_layers_ : int
-        Number of layers, input and output included.
+        Number of layers, the input and output layers included.
     n_outputs_ : int
         Number of outputs.
     out_activation_ : str
@@ -451,29 +533,108 @@ _ATTRIBUTES_DOC = """
 """
 
 
+_NOTES_DOC = """
+    Notes
+    -----
+    One compiled engine trains all four fastgd estimators: each 'sgd' / 'adam'
+    epoch is one call into the Cython kernels, which gather the batch rows, run the
+    forward pass (BLAS products with the bias and activation fused), the loss and
+    the backward pass, and update the one flat parameter buffer (``coefs_`` and
+    ``intercepts_`` are views into it) without the GIL; Python runs once per
+    epoch. 'lbfgs' runs scipy's L-BFGS-B over the compiled full-batch loss and
+    gradient.
+
+    - dtype: float32 input trains and predicts in float32 (lbfgs too, where
+      scikit-learn hands back float64 weights); other dtypes become float64.
+    - Sparse input (CSR / CSC) is multiplied as it is, never densified, and gives
+      the dense fit's model to rounding.
+    - Threads: each mini-batch is cut into row slices summed in a fixed order, so
+      a given ``random_state`` gives bit-identical models run to run on one
+      machine, whatever the number of threads (``FASTGD_NUM_THREADS`` or
+      OpenMP's limit) or the load.
+    - Where fastgd differs on purpose: diverging 'sgd' / 'adam' training
+      (non-finite loss or weights) stops at that epoch, puts back the last finite
+      weights and raises scikit-learn's ``ValueError`` with advice (scikit-learn
+      trains on and raises at the end); Ctrl-C stops between mini-batches and
+      leaves a usable model; after any exception the model is usable or cleanly
+      unfitted.
+    - Callbacks: scikit-learn 1.9's ``set_callbacks`` (``sklearn.callback``)
+      sees every epoch, or every L-BFGS iteration, as a subtask.
+    - Export: :meth:`to_sklearn` returns the genuine scikit-learn estimator
+      with the same weights; with skl2onnx installed, ``skl2onnx.to_onnx(model,
+      X[:1])`` converts the model.
+"""
+
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     __doc__ = (
         """Multi-layer perceptron classifier: scikit-learn's, trained by compiled kernels.
 
     A drop-in for ``sklearn.neural_network.MLPClassifier`` (1.9): the same
-    parameters, attributes and, for a given ``random_state``, the same numbers.
-    Binary and multilabel targets use a logistic output, multiclass a softmax.
+    parameters, defaults, attributes, methods, warnings and errors and, for a
+    given ``random_state``, the same numbers (in float64 the loss curve and the
+    weights follow scikit-learn's to rounding). It minimises the log loss of a
+    dense network with a logistic output for binary and multilabel targets and a
+    softmax output for multiclass targets.
 
     Parameters
     ----------"""
         + _COMMON_DOC
         + """
     class_weight : dict, 'balanced' or None, default=None
-        fastgd's addition: weights of the classes, multiplied into
-        ``sample_weight`` as in LogisticRegression ('balanced': n_samples /
-        (n_classes * bincount(y)), from the weighted counts). Not for multilabel
-        targets; 'balanced' is refused by partial_fit.
+        fastgd's addition (scikit-learn's MLPClassifier has none): weights of the
+        classes, ``{class_label: weight}``, multiplied into ``sample_weight`` as in
+        LogisticRegression. 'balanced' gives class c the weight ``n_samples /
+        (n_classes * count of c)``, from the weighted counts. Not for multilabel
+        targets; 'balanced' is refused by ``partial_fit`` (one batch's class
+        frequencies are not the data's). None: every class has weight one.
 
     Attributes
     ----------
     classes_ : ndarray or list of ndarray
         Class labels for each output."""
         + _ATTRIBUTES_DOC
+        + """
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : The estimator this one replaces.
+    MLPRegressor : The regressor on the same engine.
+    LogisticRegression : The same engine without a hidden layer.
+    fastgd.dask.MLPClassifier : Training on a Dask cluster.
+"""
+        + _NOTES_DOC
+        + """
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from fastgd import MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X / 16, y,
+    ...                                                     random_state=0)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01,
+    ...                     random_state=0)
+    >>> clf.fit(X_train, y_train)
+    MLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01, random_state=0)
+    >>> clf.predict_proba(X_test[:2]).shape
+    (2, 10)
+    >>> bool(clf.score(X_test, y_test) > 0.9)
+    True
+
+    The same ``random_state`` gives scikit-learn's numbers:
+
+    >>> import numpy as np
+    >>> from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+    >>> ref = SklearnMLPClassifier(hidden_layer_sizes=(32,), learning_rate_init=0.01,
+    ...                            random_state=0)
+    >>> ref = ref.fit(X_train, y_train)
+    >>> clf.n_iter_ == ref.n_iter_, bool(np.allclose(clf.loss_curve_, ref.loss_curve_))
+    (True, True)
+
+    A fitted copy for a system that has only scikit-learn:
+
+    >>> type(clf.to_sklearn())
+    <class 'sklearn.neural_network._multilayer_perceptron.MLPClassifier'>
+    """
     )
 
     def __init__(
@@ -610,6 +771,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def predict(self, X):
         """Predict class labels.
 
+        Prediction runs the compiled forward pass in bounded chunks of rows, in
+        the dtype of the weights (float32 stays float32).
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -618,7 +782,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The predicted classes.
+            The predicted classes (an indicator matrix for multilabel targets).
         """
         check_is_fitted(self)
         return self._predict(X)
@@ -643,16 +807,21 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with one epoch over the given data.
 
+        Only for 'sgd' and 'adam' (the attribute does not exist for 'lbfgs'). The
+        optimizer state carries over between calls; ``max_iter`` and the stopping
+        rules do not apply, and ``early_stopping`` is not allowed.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
-        y : array-like of shape (n_samples,)
-            The target values.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The target values: class labels, or a multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
+            Sample weights. None gives every sample weight one.
         classes : array of shape (n_classes,), default=None
-            All classes across calls; required on the first call.
+            All the classes that can appear across calls; required on the first
+            call, ignored (and checked against ``classes_``) on later calls.
 
         Returns
         -------
@@ -694,7 +863,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y_prob : ndarray of shape (n_samples, n_classes)
-            Probabilities, columns ordered as ``classes_``.
+            Probabilities, columns ordered as ``classes_``, in the dtype of the
+            weights. For multilabel targets, each column is the probability of
+            that label on its own.
         """
         check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
@@ -715,18 +886,56 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         """Multi-layer perceptron regressor: scikit-learn's, trained by compiled kernels.
 
     A drop-in for ``sklearn.neural_network.MLPRegressor`` (1.9): the same
-    parameters, attributes and, for a given ``random_state``, the same numbers.
+    parameters, defaults, attributes, methods, warnings and errors and, for a
+    given ``random_state``, the same numbers. It minimises the squared error (or
+    the Poisson deviance) of a dense network with an identity (or exponential)
+    output, one output per target.
 
     Parameters
     ----------
     loss : {'squared_error', 'poisson'}, default='squared_error'
-        Half squared error with an identity output, or half Poisson deviance with
-        an exponential output."""
+        The loss: half the squared error with an identity output, or half the
+        Poisson deviance with an exponential output (for non-negative targets
+        such as counts). As in scikit-learn, the squared error is reported
+        (``loss_``, ``loss_curve_``) averaged over the outputs but its gradient
+        is that of their sum."""
         + _COMMON_DOC
         + """
     Attributes
     ----------"""
         + _ATTRIBUTES_DOC
+        + """
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : The estimator this one replaces.
+    MLPClassifier : The classifier on the same engine.
+    LinearRegression : The same engine without a hidden layer.
+    fastgd.dask.MLPRegressor : Training on a Dask cluster.
+"""
+        + _NOTES_DOC
+        + """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import MLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(-1, 1, size=(500, 3))
+    >>> y = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2]
+    >>> reg = MLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs", random_state=0)
+    >>> reg.fit(X, y)
+    MLPRegressor(hidden_layer_sizes=(64,), random_state=0, solver='lbfgs')
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> bool(reg.score(X, y) > 0.95)
+    True
+
+    float32 data trains and predicts in float32:
+
+    >>> reg32 = MLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs",
+    ...                      random_state=0).fit(X.astype(np.float32), y)
+    >>> reg32.coefs_[0].dtype, reg32.predict(X[:3].astype(np.float32)).dtype
+    (dtype('float32'), dtype('float32'))
+    """
     )
 
     _parameter_constraints: dict = {
@@ -790,7 +999,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The predicted values.
+            The predicted values, in the dtype of the weights.
         """
         check_is_fitted(self)
         return self._predict(X)
@@ -846,6 +1055,12 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with one epoch over the given data.
 
+        The optimizer state carries over between calls; ``max_iter`` and the
+        stopping rules do not apply. As in scikit-learn 1.9, this method exists
+        for 'lbfgs' too, where each call runs a full L-BFGS fit from the current
+        weights (scikit-learn's ``available_if`` check is never called: matched
+        on purpose).
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -853,7 +1068,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The target values.
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
+            Sample weights. None gives every sample weight one.
 
         Returns
         -------

@@ -86,6 +86,7 @@ import dask.dataframe as dd
 
 import fastgd
 from fastgd import _internal as fi
+from fastgd._docs import DocLinkMixin, section
 from fastgd._engine import KernelData, Network, Penalty, check_finite
 
 __all__ = ["LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor"]
@@ -387,6 +388,40 @@ def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, param
             loss_sum, order.size)
 
 
+# The dask faces take the plain estimators' parameters: their docstrings repeat the
+# plain estimator's Parameters and Attributes sections (fastgd._docs.section).
+_CLIENT_DOC = """    client : distributed.Client or None, default=None
+        fastgd.dask's addition: the Dask client to train on. None: the current
+        client (``distributed.get_client()``) if there is one, else dask's local
+        scheduler in this process.
+    sync_every : int or None, default=None
+        fastgd.dask's addition, for 'sgd' / 'adam': average the shards every
+        ``sync_every`` mini-batches instead of once per epoch (more communication,
+        closer to single-machine training). An error with the other solvers.
+    persist : {'auto', True, False}, default='auto'
+        fastgd.dask's addition: keep the prepared partitions in the workers' memory
+        (True) or stream them, recomputing each from its source on every pass
+        (False). 'auto' persists when the data (rows x (features + targets + 1) x
+        itemsize) fit in half the workers' summed memory limits, and otherwise
+        streams with a warning; True raises MemoryError when they do not fit.
+"""
+
+_NOTES_DOC = """
+    Notes
+    -----
+    ``fit`` takes dask arrays or dask DataFrames / Series partitioned by rows (a
+    numpy array is one partition). Fitted attributes (``coef_``, ``classes_``,
+    ``loss_curve_``, ...) are read from the plain model that :meth:`to_local`
+    returns, which pickles and predicts without dask. The mini-batch solvers run
+    local SGD with periodic averaging, an approximation of single-machine training.
+    Not supported (an error names the option): ``early_stopping`` without a
+    validation set of your own (pass ``X_val``, ``y_val`` to ``fit``),
+    ``set_callbacks``, and the options listed in the module docstring;
+    ``partial_fit`` does not exist here (dask-ml's ``Incremental`` can feed blocks
+    to the plain estimator's).
+"""
+
+
 # ---------------------------------------------------------------------------
 # The estimators
 # ---------------------------------------------------------------------------
@@ -401,7 +436,7 @@ _PERSIST_SHARE = 0.5
 _DASK_PARAMS = ("client", "sync_every", "persist")
 
 
-class _DaskEstimator(BaseEstimator):
+class _DaskEstimator(DocLinkMixin, BaseEstimator):
     _local_class = None
     _encode = None
 
@@ -432,7 +467,18 @@ class _DaskEstimator(BaseEstimator):
 
     def set_callbacks(self, *callbacks):
         """Not supported: scikit-learn's callbacks need the training loop in this
-        process. Fit the plain estimator (``to_local()`` gives one) to use them."""
+        process. Fit the plain estimator (``to_local()`` gives one) to use them.
+
+        Returns
+        -------
+        self : object
+            Never returns: ``*callbacks`` are refused.
+
+        Raises
+        ------
+        NotImplementedError
+            Always.
+        """
         raise NotImplementedError(
             "callbacks (set_callbacks) are not supported by fastgd.dask: set them on "
             "a plain fastgd estimator instead.")
@@ -648,6 +694,8 @@ class _DaskEstimator(BaseEstimator):
         Returns
         -------
         estimator : fastgd estimator
+            The fitted fastgd.MLPClassifier, MLPRegressor, LogisticRegression or
+            LinearRegression (not a copy).
         """
         if not hasattr(self, "_model"):
             from sklearn.exceptions import NotFittedError
@@ -687,10 +735,14 @@ class _DaskEstimator(BaseEstimator):
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            The data to predict; a dask DataFrame's columns are checked against
+            the feature names seen in fit.
 
         Returns
         -------
         y : dask array of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted labels or values, one block per block of X (a numpy array
+            for numpy input).
         """
         return self._lazy("predict", X, self._n_out_columns("predict"))
 
@@ -767,10 +819,13 @@ class _Classifier(ClassifierMixin, _DaskEstimator):
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            The data to predict.
 
         Returns
         -------
         proba : dask array of shape (n_samples, n_classes)
+            The probability of each class, columns ordered as ``classes_`` (a
+            numpy array for numpy input).
         """
         return self._lazy("predict_proba", X, self._n_out_columns("predict_proba"))
 
@@ -795,15 +850,31 @@ class _Classifier(ClassifierMixin, _DaskEstimator):
 
 
 class LogisticRegression(_Classifier):
-    """fastgd.LogisticRegression trained on a Dask cluster.
+    __doc__ = (
+        """fastgd.LogisticRegression trained on a Dask cluster.
 
     The parameters are those of :class:`fastgd.LogisticRegression`, plus
-    ``client`` (a ``distributed.Client``; None: the current client, or dask's local
-    scheduler). 'lbfgs' (and scikit-learn's other L2 solver names) run the exact
-    distributed full-batch solver: the same model as the plain estimator on the
-    concatenated data. 'sgd' / 'adam' run local SGD with periodic averaging (an
-    approximation, see the module notes).
+    ``client``. 'lbfgs' (and scikit-learn's other L2 solver names) run the exact
+    distributed full-batch solver: each worker computes the compiled loss and
+    gradient of its partitions, the client sums them in partition order and
+    steps the plain estimator's preconditioned L-BFGS, so the model is the plain
+    estimator's on the concatenated data, to rounding. 'sgd' / 'adam' run local
+    SGD with periodic averaging (an approximation, see the module notes).
 
+    Parameters
+    ----------
+"""
+        + section(fastgd.LogisticRegression, "Parameters") + _CLIENT_DOC + """
+    Attributes
+    ----------
+"""
+        + section(fastgd.LogisticRegression, "Attributes") + """
+    See Also
+    --------
+    fastgd.LogisticRegression : The plain estimator (one machine).
+    sklearn.linear_model.LogisticRegression : The scikit-learn estimator.
+"""
+        + _NOTES_DOC + """
     Examples
     --------
     >>> import dask.array as da
@@ -816,6 +887,7 @@ class LogisticRegression(_Classifier):
     >>> type(clf.to_local()).__name__
     'LogisticRegression'
     """
+    )
 
     _local_class = fastgd.LogisticRegression
     _encode = staticmethod(_encode_logistic)
@@ -828,20 +900,25 @@ class LogisticRegression(_Classifier):
         Parameters
         ----------
         X : dask array or dask DataFrame of shape (n_samples, n_features)
+            Training data, partitioned by rows.
         y : dask array or dask Series of shape (n_samples,)
+            Class labels, partitioned as X.
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
-            Weights of the samples (multiplied by the class weights).
-        X_val, y_val : array-like or dask collections, default=None
+            Weights of the samples, partitioned as X (multiplied by the class weights).
+        X_val : array-like or dask collection of shape (n_val, n_features), default=None
             A validation set of your own for the early stopping of 'sgd' / 'adam'
             (``early_stopping=True`` needs it here: the ``validation_fraction`` split
             of the dask rows is not supported). It is computed into the client
             process: keep it small.
+        y_val : array-like or dask collection of shape (n_val,) or (n_val, n_outputs), default=None
+            The targets of ``X_val``.
         sample_weight_val : array-like of shape (n_val,), default=None
             Weights of the validation samples.
 
         Returns
         -------
         self : object
+            The fitted estimator; ``to_local()`` is the plain model.
         """
         est = self._local()
         C, l1_share = fi.linear_penalty(est)
@@ -938,10 +1015,12 @@ class LogisticRegression(_Classifier):
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            The data to score.
 
         Returns
         -------
         scores : dask array of shape (n_samples,) or (n_samples, n_classes)
+            ``X @ coef_.T + intercept_`` (a numpy array for numpy input).
         """
         return self._lazy("decision_function", X,
                           self._n_out_columns("decision_function"))
@@ -969,14 +1048,31 @@ class _DistributedObjective(fi.Objective):
 
 
 class LinearRegression(RegressorMixin, _DaskEstimator):
-    """fastgd.LinearRegression trained on a Dask cluster.
+    __doc__ = (
+        """fastgd.LinearRegression trained on a Dask cluster.
 
-    The parameters are those of :class:`fastgd.LinearRegression`, plus ``client``.
-    Solvers 'auto', 'cg' and 'lbfgs' solve the (ridge) least-squares problem
-    exactly by a distributed QR reduction (scikit-learn's solution, minimum-norm
-    when X is rank-deficient); ``positive=True`` runs the exact distributed L-BFGS-B;
-    'sgd' / 'adam' run local SGD (an approximation, see the module notes).
+    The parameters are those of :class:`fastgd.LinearRegression`, plus
+    ``client``. Solvers 'auto', 'lstsq', 'cg' and 'lbfgs' solve the (ridge)
+    least-squares problem exactly by a distributed QR reduction (each partition
+    sends the R factor of its centred, weighted ``[X, y]``; scikit-learn's
+    solution, minimum-norm when X is rank-deficient); 'sgd' / 'adam' run local
+    SGD (an approximation, see the module notes). ``positive=True`` is not
+    supported yet.
 
+    Parameters
+    ----------
+"""
+        + section(fastgd.LinearRegression, "Parameters") + _CLIENT_DOC + """
+    Attributes
+    ----------
+"""
+        + section(fastgd.LinearRegression, "Attributes") + """
+    See Also
+    --------
+    fastgd.LinearRegression : The plain estimator (one machine).
+    sklearn.linear_model.LinearRegression : The scikit-learn estimator.
+"""
+        + _NOTES_DOC + """
     Examples
     --------
     >>> import dask.array as da
@@ -987,6 +1083,7 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
     >>> [round(float(c), 6) for c in reg.coef_], round(float(reg.intercept_), 6)
     ([1.0, 2.0, 3.0], 4.0)
     """
+    )
 
     _local_class = fastgd.LinearRegression
     _encode = staticmethod(_encode_numeric)
@@ -999,20 +1096,25 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
         Parameters
         ----------
         X : dask array or dask DataFrame of shape (n_samples, n_features)
+            Training data, partitioned by rows.
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_targets)
+            Target values, partitioned as X.
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
-            Weights of the samples.
-        X_val, y_val : array-like or dask collections, default=None
+            Weights of the samples, partitioned as X.
+        X_val : array-like or dask collection of shape (n_val, n_features), default=None
             A validation set of your own for the early stopping of 'sgd' / 'adam'
             (``early_stopping=True`` needs it here: the ``validation_fraction`` split
             of the dask rows is not supported). It is computed into the client
             process: keep it small.
+        y_val : array-like or dask collection of shape (n_val,) or (n_val, n_outputs), default=None
+            The targets of ``X_val``.
         sample_weight_val : array-like of shape (n_val,), default=None
             Weights of the validation samples.
 
         Returns
         -------
         self : object
+            The fitted estimator; ``to_local()`` is the plain model.
         """
         est = self._local()
         fi.check_linear_regression(est)
@@ -1081,20 +1183,26 @@ class _MLP(_DaskEstimator):
         Parameters
         ----------
         X : dask array or dask DataFrame of shape (n_samples, n_features)
+            Training data, partitioned by rows.
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (MLPClassifier) or target values (MLPRegressor),
+            partitioned as X.
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
-            Weights of the samples (times the class weights of MLPClassifier).
-        X_val, y_val : array-like or dask collections, default=None
+            Weights of the samples, partitioned as X (times the class weights of MLPClassifier).
+        X_val : array-like or dask collection of shape (n_val, n_features), default=None
             A validation set of your own for the early stopping of 'sgd' / 'adam'
             (``early_stopping=True`` needs it here: the ``validation_fraction`` split
             of the dask rows is not supported). It is computed into the client
             process: keep it small.
+        y_val : array-like or dask collection of shape (n_val,) or (n_val, n_outputs), default=None
+            The targets of ``X_val``.
         sample_weight_val : array-like of shape (n_val,), default=None
             Weights of the validation samples.
 
         Returns
         -------
         self : object
+            The fitted estimator; ``to_local()`` is the plain model.
         """
         est = self._local()
         sizes = est.hidden_layer_sizes
@@ -1157,13 +1265,29 @@ class _MLP(_DaskEstimator):
 
 
 class MLPClassifier(_Classifier, _MLP):
-    """fastgd.MLPClassifier trained on a Dask cluster.
+    __doc__ = (
+        """fastgd.MLPClassifier trained on a Dask cluster.
 
     The parameters are those of :class:`fastgd.MLPClassifier`, plus ``client``.
-    'lbfgs' is exact (the plain estimator's model on the concatenated data, same
-    initial weights); 'sgd' / 'adam' run local SGD with periodic averaging (an
-    approximation, see the module notes). Binary and multiclass targets.
+    'lbfgs' is exact (the plain estimator's model on the concatenated data, from
+    the same initial weights); 'sgd' / 'adam' run local SGD with periodic
+    averaging (an approximation, see the module notes). Binary and multiclass
+    targets (not multilabel).
 
+    Parameters
+    ----------
+"""
+        + section(fastgd.MLPClassifier, "Parameters") + _CLIENT_DOC + """
+    Attributes
+    ----------
+"""
+        + section(fastgd.MLPClassifier, "Attributes") + """
+    See Also
+    --------
+    fastgd.MLPClassifier : The plain estimator (one machine).
+    sklearn.neural_network.MLPClassifier : The scikit-learn estimator.
+"""
+        + _NOTES_DOC + """
     Examples
     --------
     >>> import dask.array as da
@@ -1175,6 +1299,7 @@ class MLPClassifier(_Classifier, _MLP):
     >>> clf.predict_proba(X[:3]).compute().shape
     (3, 2)
     """
+    )
 
     _local_class = fastgd.MLPClassifier
     _encode = staticmethod(_encode_mlp_classes)
@@ -1196,11 +1321,27 @@ class MLPClassifier(_Classifier, _MLP):
 
 
 class MLPRegressor(RegressorMixin, _MLP):
-    """fastgd.MLPRegressor trained on a Dask cluster.
+    __doc__ = (
+        """fastgd.MLPRegressor trained on a Dask cluster.
 
     The parameters are those of :class:`fastgd.MLPRegressor`, plus ``client``.
-    'lbfgs' is exact; 'sgd' / 'adam' run local SGD (an approximation).
+    'lbfgs' is exact (the plain estimator's model on the concatenated data);
+    'sgd' / 'adam' run local SGD (an approximation, see the module notes).
 
+    Parameters
+    ----------
+"""
+        + section(fastgd.MLPRegressor, "Parameters") + _CLIENT_DOC + """
+    Attributes
+    ----------
+"""
+        + section(fastgd.MLPRegressor, "Attributes") + """
+    See Also
+    --------
+    fastgd.MLPRegressor : The plain estimator (one machine).
+    sklearn.neural_network.MLPRegressor : The scikit-learn estimator.
+"""
+        + _NOTES_DOC + """
     Examples
     --------
     >>> import dask.array as da
@@ -1212,6 +1353,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     >>> reg.predict(X[:3]).compute().shape
     (3,)
     """
+    )
 
     _local_class = fastgd.MLPRegressor
     _encode = staticmethod(_encode_numeric)
