@@ -161,3 +161,36 @@ def test_early_stop_warns_for_every_solver():
         for dtype in [np.float64, np.float32]:
             with pytest.warns(ConvergenceWarning):
                 fastgd.LogisticRegression(max_iter=2, **kw).fit(X.astype(dtype), y)
+
+
+def _bfgs_inverse_hessian(S, Y):
+    """Dense reference: the L-BFGS inverse Hessian built pair by pair (oldest first)
+    by the BFGS update from gamma I, gamma = s.y / y.y of the newest pair."""
+    n = S.shape[1]
+    H = float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1]) * np.eye(n)
+    for s, y in zip(S, Y):
+        rho = 1.0 / float(s @ y)
+        V = np.eye(n) - rho * np.outer(y, s)
+        H = V.T @ H @ V + rho * np.outer(s, s)
+    return H
+
+
+@pytest.mark.parametrize("m", [1, 3, 10])
+def test_lbfgs_direction_is_minus_the_bfgs_inverse_hessian_times_q(m):
+    from fastgd._proximal import _lbfgs_direction
+
+    rng = np.random.RandomState(m)
+    n = 12
+    A = rng.randn(n, n)
+    A = A @ A.T + 0.1 * np.eye(n)  # a convex quadratic: y = A s
+    S = rng.randn(m, n)
+    Y = S @ A
+    q = rng.randn(n)
+    np.testing.assert_allclose(_lbfgs_direction(q, S, Y),
+                               -_bfgs_inverse_hessian(S, Y) @ q, rtol=1e-9, atol=1e-12)
+    # a pair without positive curvature (y = -A s) is left out
+    Sb = np.vstack([S[:1], rng.randn(1, n), S[1:]])
+    Yb = np.vstack([Y[:1], -Sb[1:2] @ A, Y[1:]])
+    np.testing.assert_allclose(_lbfgs_direction(q, Sb, Yb),
+                               -_bfgs_inverse_hessian(S, Y) @ q, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(_lbfgs_direction(q, S[:0], Y[:0]), -q)
