@@ -1,4 +1,9 @@
-"""Full-batch L1 / elastic-net solver over the compiled loss and gradient.
+"""Full-batch L1 / elastic-net solvers over the compiled loss and gradient.
+
+``_prox_newton`` (small dense problems, where a Hessian is cheap: proximal Newton
+with coordinate descent on the local quadratic, as glmnet / newGLMNET) and
+``_owlqn`` (everything else) minimise the same objective with the same stopping
+rule.
 
 ``_owlqn`` minimises ``F(x) = f(x) + sum_j lam_j |x_j|`` where ``f`` is smooth
 (data loss + L2 term, ``_solvers._Objective``) and ``lam_j >= 0`` is a weight per
@@ -156,6 +161,109 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
         if value <= tol:
             return x, it, 0
         if decrease <= 64 * np.finfo(float).eps * max(abs(F), 1.0) and not S:
+            return x, it, 2
+    return x, max_iter, 1
+
+
+def _newton_subproblem(x, g, H, lam, max_sweeps=10):
+    """Step ``delta`` minimising ``g.delta + delta.H.delta / 2 + sum lam |x + delta|``.
+
+    Cyclic coordinate descent (soft-thresholding one coordinate at a time, as
+    glmnet), over the coordinates that are nonzero or violate their optimality
+    (|g_j| > lam_j), until a sweep (from the third on) leaves the support as
+    it was, or changes nothing by more than 1e-10 of the step, or ``max_sweeps``
+    sweeps. Then a polish: on the support found, with its signs, the
+    model is a smooth quadratic, solved exactly; kept if the signs hold (on
+    correlated features coordinate descent alone converges slowly). Coordinates
+    with H_jj <= 0 (parameters the model does not use) stay put.
+    """
+    n = x.size
+    diag = H.diagonal()
+    movable = diag > 0
+    candidates = np.flatnonzero(movable & ((x != 0) | (np.abs(g) > lam)))
+    delta = np.zeros(n)
+    Hd = np.zeros(n)
+    xs, gs, ls, ds = x.tolist(), g.tolist(), lam.tolist(), diag.tolist()
+    dl = delta.tolist()
+    for sweep in range(max_sweeps):
+        biggest = 0.0
+        flipped = False  # did a coordinate enter or leave the support?
+        for j in candidates.tolist():
+            a = ds[j]
+            z = xs[j] + dl[j]
+            u = z - (gs[j] + Hd[j]) / a
+            t = ls[j] / a
+            new = u - t if u > t else (u + t if u < -t else 0.0)
+            change = new - z
+            if change != 0.0:
+                dl[j] += change
+                Hd += change * H[j]
+                flipped = flipped or new == 0.0 or z == 0.0
+                if abs(change) > biggest:
+                    biggest = abs(change)
+        # A sweep that keeps the support leaves the rest to the exact polish.
+        if (sweep >= 2 and not flipped) or biggest <= 1e-10 * max(1.0,
+                                                                 max(map(abs, dl))):
+            break
+    delta = np.array(dl)
+    z = x + delta
+    support = np.flatnonzero(movable & (z != 0))
+    if support.size:
+        sign = np.sign(z[support])
+        rest = delta.copy()
+        rest[support] = 0.0
+        rhs = -(g[support] + lam[support] * sign + H[support] @ rest)
+        step = np.linalg.lstsq(H[np.ix_(support, support)], rhs, rcond=1e-12)[0]
+        if np.all(np.sign(x[support] + step) == sign):
+            delta[support] = step
+    return delta
+
+
+@holding_single_threaded_blas
+def _prox_newton(fun, x0, lam, hessian, *, max_iter, tol, criterion, verbose=False):
+    """Minimise ``fun(x)[0] + sum(lam * |x|)`` by proximal Newton.
+
+    Each iteration minimises the quadratic model of ``fun`` (exact gradient, the
+    Hessian from ``hessian(x)``) plus the L1 term (``_newton_subproblem``), then
+    backtracks along the step until F decreases by a share of the model's
+    predicted decrease (Tseng & Yun's rule). Quadratic convergence near the
+    optimum where OWL-QN, identifying zeros one at a time, crawls (breast_cancer
+    L1: ~10 iterations against ~90). For small dense problems, where the Hessian
+    (n x p^2 flops) is cheap. Same stopping rule, returns and statuses as
+    ``_owlqn``.
+    """
+    x = np.array(x0, dtype=np.float64)
+    f, g = fun(x)
+    F = f + float(lam @ np.abs(x))
+    pg = pseudo_gradient(x, g, lam)
+    if criterion(x, pg) <= tol:
+        return x, 0, 0
+    for it in range(1, max_iter + 1):
+        delta = _newton_subproblem(x, g, hessian(x), lam)
+        predicted = float(g @ delta + lam @ (np.abs(x + delta) - np.abs(x)))
+        if not predicted < 0:  # no model decrease left: the working precision
+            return x, it - 1, 2
+        step = 1.0
+        for _ in range(60):
+            xn = x + step * delta
+            fn, gn = fun(xn)
+            Fn = fn + float(lam @ np.abs(xn))
+            if np.isfinite(Fn) and Fn <= F + 1e-4 * step * predicted:
+                break
+            step *= 0.5
+        else:
+            fun(x)  # leave the objective's state at the returned point
+            return x, it - 1, 2
+        decrease = F - Fn
+        x, g, F = xn, gn, Fn
+        pg = pseudo_gradient(x, g, lam)
+        value = criterion(x, pg)
+        if verbose:
+            print("prox-newton: iteration %d, objective = %.10g, criterion = %.3g"
+                  % (it, F, value))
+        if value <= tol:
+            return x, it, 0
+        if decrease <= 64 * np.finfo(float).eps * max(abs(F), 1.0):
             return x, it, 2
     return x, max_iter, 1
 

@@ -1,5 +1,6 @@
-"""L1 / elastic-net LogisticRegression (OWL-QN), liblinear's objective, and
-scikit-learn 1.9's solver / penalty acceptance, against scikit-learn itself."""
+"""L1 / elastic-net LogisticRegression (proximal Newton and OWL-QN), liblinear's
+objective, and scikit-learn 1.9's solver / penalty acceptance, against scikit-learn
+itself."""
 
 import warnings
 
@@ -194,3 +195,70 @@ def test_lbfgs_direction_is_minus_the_bfgs_inverse_hessian_times_q(m):
     np.testing.assert_allclose(_lbfgs_direction(q, Sb, Yb),
                                -_bfgs_inverse_hessian(S, Y) @ q, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(_lbfgs_direction(q, S[:0], Y[:0]), -q)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_logistic_hessian_matches_finite_differences_of_the_gradient(k, fit_intercept):
+    # the Hessian proximal Newton uses, against the compiled objective's gradient
+    from fastgd._engine import KernelData, Network
+    from fastgd._linear import _logistic_hessian
+    from fastgd._solvers import _Objective, _Preconditioner, _feature_moments
+
+    rng = np.random.RandomState(k)
+    n, d = 60, 4
+    X = rng.randn(n, d) * [1.0, 3.0, 0.5, 2.0] + [0.0, 1.0, -2.0, 0.5]
+    y = rng.randint(0, max(k, 2), n)
+    Y = (y[:, None] == np.arange(k)).astype(float) if k > 1 else y[:, None] * 1.0
+    w = rng.randint(1, 4, n).astype(float)
+    l2 = 0.05
+    mean, var = _feature_moments(X, w)
+    if not fit_intercept:
+        mean = np.zeros_like(mean)
+    precond = _Preconditioner(mean, var, l2, fit_intercept, k)
+    network = Network([d, k], "identity", "logistic" if k == 1 else "softmax",
+                      np.zeros((d + 1) * k))
+    objective = _Objective(network, KernelData(X, np.float64, Y, w),
+                           "binary_log_loss" if k == 1 else "log_loss", l2,
+                           fit_intercept, precond)
+    x = rng.randn((d + 1) * k) * 0.3
+    if not fit_intercept:
+        x[-k:] = 0.0
+    H = _logistic_hessian(X, w, precond, l2, 0.0, fit_intercept)(x)
+    eps = 1e-6
+    fd = np.empty_like(H)
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = eps
+        fd[:, j] = (objective(x + e)[1] - objective(x - e)[1]) / (2 * eps)
+    if not fit_intercept:  # the unused intercept coordinates are left out
+        fd[-k:] = fd[:, -k:] = 0.0
+    np.testing.assert_allclose(H, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(solver="saga", l1_ratio=1.0),
+    dict(solver="saga", l1_ratio=0.5),
+    dict(solver="saga", l1_ratio=1.0, fit_intercept=False),
+    dict(solver="liblinear", l1_ratio=1.0),
+])
+@pytest.mark.parametrize("name", ["breast_cancer", "wine"])
+def test_prox_newton_and_owlqn_reach_the_same_optimum(kw, name, monkeypatch):
+    import fastgd._linear as linear
+
+    X, y = dataset(name)
+    if kw["solver"] == "liblinear":
+        y = y == y[0]
+    w = np.random.RandomState(1).randint(1, 4, len(y)).astype(float)
+    fits = {}
+    for limit in (linear._PROX_NEWTON_MAX_PARAMS, 0):  # 0: OWL-QN
+        monkeypatch.setattr(linear, "_PROX_NEWTON_MAX_PARAMS", limit)
+        assert linear._prox_newton_pays(X, 31 * 3) == bool(limit)
+        est = fastgd.LogisticRegression(C=0.5, tol=1e-6, max_iter=1000, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            fits[limit] = est.fit(X, y, sample_weight=w)
+    newton, owlqn = (params(e) for e in fits.values())
+    assert rel(newton, owlqn) < 1e-4
+    np.testing.assert_array_equal(newton[:, :-1] == 0, owlqn[:, :-1] == 0)
+    assert (newton[:, :-1] == 0).any()
