@@ -22,6 +22,7 @@ L1-penalised (liblinear), where ``b`` must be a coordinate of its own.
 """
 
 import numpy as np
+import scipy.linalg
 from scipy.linalg.lapack import dtrtrs
 
 from fastgd._threads import holding_single_threaded_blas
@@ -165,6 +166,26 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
     return x, max_iter, 1
 
 
+def _newton_step(g, H, movable):
+    """-H^-1 g on the movable coordinates, by Cholesky with a ridge of 1e-8 of
+    the mean curvature: softmax's Hessian is singular along shifts of all
+    intercepts, where g is zero up to rounding, which a smaller ridge would blow up
+    into a drift of the intercepts. Least squares if even that fails."""
+    idx = np.flatnonzero(movable)
+    delta = np.zeros_like(g)
+    if idx.size == 0:
+        return delta
+    Hm = H[np.ix_(idx, idx)]
+    Hm[np.diag_indices_from(Hm)] += 1e-8 * float(np.mean(np.diag(Hm)))
+    try:
+        delta[idx] = scipy.linalg.cho_solve(
+            scipy.linalg.cho_factor(Hm, check_finite=False), -g[idx],
+            check_finite=False)
+    except np.linalg.LinAlgError:
+        delta[idx] = np.linalg.lstsq(Hm, -g[idx], rcond=1e-12)[0]
+    return delta
+
+
 def _newton_subproblem(x, g, H, lam, max_sweeps=10):
     """Step ``delta`` minimising ``g.delta + delta.H.delta / 2 + sum lam |x + delta|``.
 
@@ -180,6 +201,8 @@ def _newton_subproblem(x, g, H, lam, max_sweeps=10):
     n = x.size
     diag = H.diagonal()
     movable = diag > 0
+    if not lam.any():  # no L1 term: the plain Newton step
+        return _newton_step(g, H, movable)
     candidates = np.flatnonzero(movable & ((x != 0) | (np.abs(g) > lam)))
     delta = np.zeros(n)
     Hd = np.zeros(n)
