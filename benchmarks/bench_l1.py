@@ -1,6 +1,8 @@
 """L1 / elastic-net LogisticRegression: fastgd (OWL-QN) against scikit-learn's saga.
 
-Run as a script: ``python benchmarks/bench_l1.py [--rounds 3] [--skip-slow]``.
+Run as a script: ``python benchmarks/bench_l1.py [--rounds 3] [--skip-slow]``;
+``--wide`` runs only the wide sparse case of issue 10 (10,000 x 100,000 CSR, 100
+nonzeros per row; minutes, most of them in the tight saga reference).
 For each case, the reference is scikit-learn's saga at tol=1e-10 (computed once,
 timed once). fastgd (default tol) and saga (default tol) are timed interleaved
 over the rounds; the table shows medians, the ratio saga / fastgd, the relative
@@ -36,6 +38,20 @@ def text_like(n=5000, d=20000, nnz=50, seed=0):
     return X, (rng.rand(n) < p).astype(int)
 
 
+def wide_sparse(n=10000, d=100000, nnz=100, seed=0):
+    """Issue 10's wide case: n x d CSR, nnz uniform columns per row, binary labels
+    from a sparse true model."""
+    rng = np.random.RandomState(seed)
+    cols = rng.randint(0, d, n * nnz)
+    X = sp.csr_matrix((rng.rand(n * nnz), (np.repeat(np.arange(n), nnz), cols)),
+                      shape=(n, d))
+    X.sum_duplicates()
+    w = np.zeros(d)
+    w[rng.permutation(d)[:200]] = rng.randn(200) * 3
+    p = 1 / (1 + np.exp(-(X @ w)))
+    return X, (rng.rand(n) < p).astype(int)
+
+
 def objective(est, X, y, C, l1_ratio):
     """scikit-learn's objective / (C n): mean log loss + penalties."""
     P = est.predict_proba(X)
@@ -46,7 +62,7 @@ def objective(est, X, y, C, l1_ratio):
     return loss + pen / (C * len(y))
 
 
-def cases(skip_slow):
+def cases(skip_slow, wide=False):
     bc = load_breast_cancer(return_X_y=True)
     wine = load_wine(return_X_y=True)
     std = StandardScaler().fit_transform
@@ -55,6 +71,8 @@ def cases(skip_slow):
            ("wine (3 cl) l1", std(wine[0]), wine[1], 0.5, 1.0)]
     if not skip_slow:
         out.append(("text 5000x20000 l1", *text_like(), 10.0, 1.0))
+    if wide:
+        out = [("wide CSR 10000x100000 (100 nnz/row) l1", *wide_sparse(), 1.0, 1.0)]
     return out
 
 
@@ -71,10 +89,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-slow", action="store_true")
     ap.add_argument("--ref-max-iter", type=int, default=20000)
+    ap.add_argument("--wide", action="store_true",
+                    help="only the wide sparse case (10,000 x 100,000 CSR; slow)")
     args = ap.parse_args()
     rows = []
     with threadpool_limits(limits=1):
-        for name, X, y, C, r in cases(args.skip_slow):
+        for name, X, y, C, r in cases(args.skip_slow, args.wide):
             t_ref, ref = timed(lambda: sk.LogisticRegression(
                 solver="saga", C=C, l1_ratio=r, tol=1e-10,
                 max_iter=args.ref_max_iter), X, y)

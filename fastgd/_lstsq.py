@@ -33,7 +33,8 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
-from fastgd._threads import idle_cores, single_threaded_blas
+from fastgd._threads import (BLAS_ONE_THREAD_ELEMENTS, BLAS_ONE_THREAD_MULADDS, idle_cores,
+                             single_threaded_blas)
 
 # A float64 block of about 8 MB: large enough for BLAS-3 speed and two threads,
 # small against the data. (1e6 x 200: 4096 .. 32768 rows ran within 10%.)
@@ -224,6 +225,8 @@ def lstsq(X, Y, sample_weight=None, *, fit_intercept=True, tol=1e-6, l2=0.0,
     LstsqResult
     """
     n, p = X.shape[0], X.shape[1] + Y.shape[1]
+    if n * p * p < BLAS_ONE_THREAD_MULADDS and n * p < BLAS_ONE_THREAD_ELEMENTS:
+        return _lstsq(X, Y, sample_weight, fit_intercept, tol, l2, method)
     if n * p * p < _THREADED_FLOPS or idle_cores() < 2:
         # Small problems gain nothing from BLAS threads, and on a busy machine a
         # second OpenBLAS thread waiting for its core stalls every call (seconds

@@ -345,6 +345,13 @@ def threads_for(n_slices):
     return max(1, min(n_slices, available_threads(), idle_cores()))
 
 
+# OpenBLAS runs a product on one thread below 4 x 65536 multiply-adds (GEMM) and
+# 4 x 2304 matrix elements (GEMV), its GEMM_MULTITHREAD_THRESHOLD; holding it at one
+# thread there changes nothing and costs threadpoolctl's 30-50 us a call.
+BLAS_ONE_THREAD_MULADDS = 4 * 65536
+BLAS_ONE_THREAD_ELEMENTS = 4 * 2304
+
+
 _blas_controller = None
 _blas_lock = threading.Lock()
 _blas_users = 0  # kernel calls now running under the limit, in any Python thread

@@ -124,3 +124,27 @@ def test_float32_in_float32_out(Estimator):
     assert all(c.dtype == np.float32 for c in est.coefs_ + est.intercepts_)
     out = est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
     assert out.dtype == np.float32
+
+
+def test_loss_gradient_plan_follows_the_data_loss_and_penalty():
+    # Network.loss_gradient keeps its block plan for the data it was last called
+    # with: other data, another loss or penalty must not reuse it.
+    import pickle
+
+    from fastgd._engine import KernelData, Network, Penalty
+
+    rng = np.random.RandomState(0)
+    X1, X2 = rng.randn(50, 3), rng.randn(70, 3)
+    Y1, Y2 = (rng.rand(50, 1) > 0.5) * 1.0, (rng.rand(70, 1) > 0.5) * 1.0
+    params = rng.randn(4)
+    calls = [(KernelData(X1, np.float64, Y1), "binary_log_loss", Penalty(0.0)),
+             (KernelData(X2, np.float64, Y2), "binary_log_loss", Penalty(0.0)),
+             (KernelData(X2, np.float64, Y2), "squared_error", Penalty(0.0)),
+             (KernelData(X2, np.float64, Y2), "squared_error", Penalty(0.3))]
+    reused = Network([3, 1], "identity", "logistic", params.copy())
+    for data, loss, penalty in calls + calls[::-1]:
+        fresh = Network([3, 1], "identity", "logistic", params.copy())
+        expected = fresh.loss_gradient(data, loss, penalty)
+        assert reused.loss_gradient(data, loss, penalty) == expected
+        np.testing.assert_array_equal(reused.grads, fresh.grads)
+    assert pickle.loads(pickle.dumps(reused))._plan is None  # holds no data
