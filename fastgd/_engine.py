@@ -271,15 +271,19 @@ class Network:
         work = np.empty(size, dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        with _threads.single_threaded_blas():
-            loss_sum, step = _kernels.train_epoch(
-                self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
-                self.units, spec, optimizer.kernel_spec(), *data.x_args(),
-                data.Y, data.sample_weight, order, batch_size, n_slices, n_threads,
-                split_units=split_units,
-            )
-        optimizer.step = step
-        return loss_sum
+        # The kernel reports adam's step count here even when Ctrl-C stops the epoch
+        # part way (the parameters then hold the batches taken).
+        step = np.array([optimizer.step], dtype=np.int64)
+        try:
+            with _threads.single_threaded_blas():
+                return _kernels.train_epoch(
+                    self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
+                    self.units, spec, optimizer.kernel_spec(), *data.x_args(),
+                    data.Y, data.sample_weight, order, batch_size, n_slices, n_threads,
+                    step, split_units=split_units,
+                )
+        finally:
+            optimizer.step = int(step[0])
 
     def loss_gradient(self, data, loss, penalty):
         """Full-batch loss; the gradient is left in ``self.grads``.

@@ -1400,7 +1400,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size, int n_slices,
-                int n_threads, bint split_units=False):
+                int n_threads, long long[::1] step_out, bint split_units=False):
     """Train one epoch of mini-batch gradient descent, in place, without the GIL.
 
     Batches are consecutive slices of ``order`` (the last one may be smaller).
@@ -1429,6 +1429,10 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     batch_size : rows per batch.
     n_slices : row slices per batch (fixes the arithmetic).
     n_threads : OpenMP threads sharing the slices (1: the calling thread only).
+    step_out : one int64: receives adam's time step after the last batch taken,
+        also when a signal handler (Ctrl-C) stops the epoch early and its exception
+        propagates: the parameters then hold the batches taken so far, and
+        ``step_out`` says how many (``opt["step"]`` + batches).
     split_units : for one hidden layer only: n_slices parts own the hidden units
         instead of rows of the batch (see _train_epoch_unit_split); ``work`` then
         holds ``unit_split_workspace_size(units, batch_size, n_slices)`` elements.
@@ -1438,8 +1442,6 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     loss_sum : float
         Sum over batches of (batch loss including the penalty) x (batch rows),
         as scikit-learn accumulates it.
-    step : int
-        Adam's time step after the epoch.
     """
     cdef Py_ssize_t coef_offset[MAX_LAYERS]
     cdef Py_ssize_t intercept_offset[MAX_LAYERS]
@@ -1459,7 +1461,9 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     # sum of the private gradients starts.
     cdef Py_ssize_t sum_from = 0
     cdef bint by_rows = False, dense_clear = False
-    cdef bint interrupted
+    cdef bint interrupted = False
+    if step_out.shape[0] != 1:
+        raise ValueError("step_out must hold one value")
     if not 1 <= batch_size <= n_samples:
         raise ValueError(f"batch_size must be in [1, {n_samples}], got {batch_size}")
     if (params.shape[0] != n_params or grads.shape[0] != n_params
@@ -1483,9 +1487,10 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 &lay, &model, &data, &opt, &params[0], &grads[0], &state_1[0],
                 &state_2[0], &work[0], &order[0], n_samples, batch_size, n_slices,
                 n_threads, &loss_sum, &step)
+        step_out[0] = step
         if interrupted:
             _raise_pending()
-        return loss_sum, step
+        return loss_sum
     if work.shape[0] < workspace_size(units, capacity, n_slices, model.sparse):
         raise ValueError("work is too small")
 
@@ -1597,9 +1602,15 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             start = stop
             batch_index += 1
             if batch_index % SIGNAL_CHECK_INTERVAL == 0:
+                # Ctrl-C: stop after this batch, report the steps taken, then raise.
                 with gil:
-                    PyErr_CheckSignals()
-    return loss_sum, step
+                    interrupted = _check_signals_keep_error() < 0
+                if interrupted:
+                    break
+    step_out[0] = step
+    if interrupted:
+        _raise_pending()
+    return loss_sum
 
 
 def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,

@@ -113,6 +113,64 @@ def test_ctrl_c_in_a_unit_split_epoch(monkeypatch):
     np.testing.assert_array_equal(net.params, params)
 
 
+@pytest.mark.parametrize("unit_split", [False, True])
+def test_adam_step_after_ctrl_c(monkeypatch, unit_split):
+    """Ctrl-C part way through an epoch: the optimizer's step counts the batches
+    the kernel took, so the weights, moments and step equal those of an
+    uninterrupted run of that many batches, and resuming continues it exactly."""
+    units = (50, 128, 2)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(512, 50))
+    Y = np.eye(2)[rng.randint(2, size=512)]
+    params = 0.1 * rng.normal(size=50 * 128 + 128 * 2 + 128 + 2)
+    data = KernelData(X, np.float64, Y)
+    slices = 2 if unit_split else 1
+    monkeypatch.setenv("FASTGD_NUM_THREADS", str(slices))
+    monkeypatch.setenv("FASTGD_MAX_SLICES", str(slices))
+    monkeypatch.setattr(_threads, "idle_cores", lambda: 2)
+    assert _threads.splits_units(units, 32, _threads.slices_for(units, 32)) == unit_split
+
+    def fresh():
+        return (_engine.Network(units, "relu", "softmax", params.copy()),
+                _engine.Optimizer("adam", params.size, np.float64, 1e-3))
+
+    order = np.tile(np.arange(512), 20_000)   # 320,000 batches of 32: seconds of work
+    net, opt = fresh()
+    timer = threading.Timer(0.3, lambda: _thread.interrupt_main(signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        net.train_epoch(data, "log_loss", 1e-4, opt, order, 32)
+    timer.cancel()
+    taken = opt.step
+    assert 0 < taken < order.size // 32
+    ref_net, ref_opt = fresh()
+    ref_net.train_epoch(data, "log_loss", 1e-4, ref_opt, order[: taken * 32], 32)
+    assert ref_opt.step == taken
+    for got, want in [(net.params, ref_net.params), (opt.state_1, ref_opt.state_1),
+                      (opt.state_2, ref_opt.state_2)]:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    # Resuming uses the bias correction of step taken + 1, ...
+    rest = np.arange(512)
+    net.train_epoch(data, "log_loss", 1e-4, opt, rest, 32)
+    ref_net.train_epoch(data, "log_loss", 1e-4, ref_opt, rest, 32)
+    assert opt.step == ref_opt.step == taken + 16
+    np.testing.assert_allclose(net.params, ref_net.params, rtol=0, atol=1e-12)
+
+
+def test_partial_fit_after_ctrl_c_keeps_adam_step():
+    """An interrupted partial_fit leaves the estimator's optimizer at the step of
+    the batches it took (before the fix: 0, a fresh bias correction next time)."""
+    X, y = _big_problem(n=400000, d=20)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), batch_size=1, random_state=0)
+    timer = threading.Timer(0.5, lambda: _thread.interrupt_main(signal.SIGINT))
+    timer.start()
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    timer.cancel()
+    assert 0 < clf._optimizer.step < X.shape[0]
+    assert all(np.isfinite(c).all() for c in clf.coefs_)
+
+
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
 def test_float32_in_float32_out(Estimator):
     X, y = _big_problem(n=300, d=5)

@@ -460,7 +460,7 @@ def test_unit_split_reference_steps():
             net.params, net.grads, optimizer.state_1, optimizer.state_2, work,
             np.array(units, dtype=np.intp), spec, optimizer.kernel_spec(),
             *data.x_args(), data.Y, data.sample_weight, order, 20, 2, 2,
-            split_units=True)
+            np.zeros(1, dtype=np.int64), split_units=True)
         np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -472,7 +472,7 @@ def test_unit_split_rejects_bad_calls():
     opt = Optimizer("sgd", params.size, np.float64, 0.1)
     args = (params.copy(), np.empty_like(params), opt.state_1, opt.state_2,
             np.empty(100_000), units, spec, opt.kernel_spec(), *data.x_args(), data.Y,
-            data.sample_weight, np.arange(30), 10, 2, 2)
+            data.sample_weight, np.arange(30), 10, 2, 2, np.zeros(1, dtype=np.int64))
     with pytest.raises(ValueError, match="one hidden layer"):
         _engine._kernels.train_epoch(*args, split_units=True)
     small = list(args)
