@@ -394,6 +394,13 @@ ctypedef struct Layout:
     Py_ssize_t *intercept_offset
     Py_ssize_t n_coefs           # coefficients occupy [0, n_coefs)
     Py_ssize_t n_params
+    # One thread's workspace of ``capacity`` rows (see _workspace_size): layer l's
+    # activations start at act_offset[l] (l = 0: the gathered input rows) and its
+    # delta at delta_offset[l] (l >= 1), both l = 0 .. L. Heap arrays owned by the
+    # calling kernel, so the depth of a network has no limit.
+    Py_ssize_t capacity
+    Py_ssize_t *act_offset
+    Py_ssize_t *delta_offset
 
 
 ctypedef struct Input:
@@ -622,11 +629,22 @@ cdef void _column_sums(floating *g, const floating *d, Py_ssize_t n_rows,
             g[j] += row[j]
 
 
+cdef inline floating *_acts(const Layout *lay, floating *work, Py_ssize_t l) noexcept nogil:
+    """Layer l's activations in the thread workspace ``work`` (l = 0: input rows)."""
+    return work + lay.act_offset[l]
+
+
+cdef inline floating *_deltas(const Layout *lay, floating *work, Py_ssize_t l) noexcept nogil:
+    """Layer l's delta (l >= 1) in the thread workspace ``work``."""
+    return work + lay.delta_offset[l]
+
+
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
                    const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
-                   floating **acts, Py_ssize_t n_rows, int hidden_activation,
+                   floating *work, Py_ssize_t n_rows, int hidden_activation,
                    int output_activation) noexcept nogil:
-    """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer; acts[0] = x_block.
+    """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer, acts[0] = x_block,
+    acts[l] = _acts(lay, work, l).
 
     When ``csr`` is not NULL the input is its rows rows[row_start + i] (x_block unused).
     """
@@ -636,23 +654,25 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
     for l in range(lay.n_layers):
         if l == 0 and csr != NULL:
             _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
-                             rows, row_start, n_rows, params, lay.units[1], acts[1])
+                             rows, row_start, n_rows, params, lay.units[1],
+                             _acts(lay, work, 1))
         else:
             _gemm(c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
                   <floating> 1.0, inp, <int> lay.units[l],
                   params + lay.coef_offset[l], <int> lay.units[l + 1],
-                  <floating> 0.0, acts[l + 1], <int> lay.units[l + 1])
+                  <floating> 0.0, _acts(lay, work, l + 1), <int> lay.units[l + 1])
         act = output_activation if l == lay.n_layers - 1 else hidden_activation
-        _bias_activation(acts[l + 1], params + lay.intercept_offset[l], n_rows,
-                         lay.units[l + 1], act)
-        inp = acts[l + 1]
+        _bias_activation(_acts(lay, work, l + 1), params + lay.intercept_offset[l],
+                         n_rows, lay.units[l + 1], act)
+        inp = _acts(lay, work, l + 1)
 
 
 cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                     const floating *x_block, const Input *csr, const Py_ssize_t *rows,
-                    Py_ssize_t row_start, floating **acts, floating **deltas,
-                    Py_ssize_t n_rows, int hidden_activation, bint accumulate) noexcept nogil:
-    """Raw gradients from the output delta already in deltas[L].
+                    Py_ssize_t row_start, floating *work, Py_ssize_t n_rows,
+                    int hidden_activation, bint accumulate) noexcept nogil:
+    """Raw gradients from the output delta already in deltas[L]
+    (acts[l] = _acts(lay, work, l), deltas[l] = _deltas(lay, work, l)).
 
     grads (coef part) := acts[l]^T @ deltas[l + 1] and grads (intercept part) :=
     column sums of deltas[l + 1]; added to the existing values if ``accumulate``.
@@ -665,25 +685,26 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
     cdef const floating *inp
     for l in range(lay.n_layers - 1, -1, -1):
         width = lay.units[l + 1]
-        inp = x_block if l == 0 else acts[l]
+        inp = x_block if l == 0 else _acts(lay, work, l)
         if l == 0 and csr != NULL:
             _csr_transpose_times_dense(<const floating *> csr.x_data, csr.x_indices,
-                                       csr.x_indptr, rows, row_start, n_rows, deltas[1],
-                                       width, grads)
+                                       csr.x_indptr, rows, row_start, n_rows,
+                                       _deltas(lay, work, 1), width, grads)
         else:
             _gemm(c'T', c'N', <int> lay.units[l], <int> width, <int> n_rows,
                   <floating> 1.0, inp, <int> lay.units[l],
-                  deltas[l + 1], <int> width, beta,
+                  _deltas(lay, work, l + 1), <int> width, beta,
                   grads + lay.coef_offset[l], <int> width)
-        _column_sums(grads + lay.intercept_offset[l], deltas[l + 1], n_rows, width,
-                     accumulate)
+        _column_sums(grads + lay.intercept_offset[l], _deltas(lay, work, l + 1), n_rows,
+                     width, accumulate)
         if l > 0:
             # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
             _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
-                  <floating> 1.0, deltas[l + 1], <int> width,
+                  <floating> 1.0, _deltas(lay, work, l + 1), <int> width,
                   params + lay.coef_offset[l], <int> width,
-                  <floating> 0.0, deltas[l], <int> lay.units[l])
-            _activation_derivative(deltas[l], acts[l], n_rows * lay.units[l],
+                  <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
+            _activation_derivative(_deltas(lay, work, l), _acts(lay, work, l),
+                                   n_rows * lay.units[l],
                                    hidden_activation)
 
 
@@ -855,30 +876,54 @@ cdef double _coef_sums(const Layout *lay, const floating *params,
     return _square_and_abs_sums(params, lay.n_coefs, sumsq)
 
 
-cdef int _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
-                      Py_ssize_t *coef_offset, Py_ssize_t *intercept_offset,
-                      int n_parts, int n_threads) except -1:
-    """Parameter offsets of the network ``units``, after checking the kernel limits:
-    at most MAX_LAYERS layers, 1 <= n_threads <= n_parts <= MAX_THREADS."""
-    if units.shape[0] > MAX_LAYERS + 1:
-        raise ValueError(f"at most {MAX_LAYERS} weight layers are supported")
+cdef int _fill_layout(Layout *lay, const Py_ssize_t[::1] units, Py_ssize_t[::1] offsets,
+                      Py_ssize_t capacity, bint sparse, int n_parts,
+                      int n_threads) except -1:
+    """Parameter offsets of the network ``units`` and workspace offsets for
+    ``capacity`` rows, into ``offsets`` (4 x len(units) values, owned by the caller),
+    after checking 1 <= n_threads <= n_parts <= MAX_THREADS."""
+    if units.shape[0] < 2:
+        raise ValueError("a network needs at least one weight layer")
+    if offsets.shape[0] < 4 * units.shape[0]:
+        raise ValueError("offsets is too small")
     if not 1 <= n_parts <= MAX_THREADS or not 1 <= n_threads <= n_parts:
         raise ValueError(f"need 1 <= n_threads <= slices <= {MAX_THREADS}, got "
                          f"n_threads={n_threads}, slices={n_parts}")
-    cdef Py_ssize_t l, pos = 0
-    lay.n_layers = units.shape[0] - 1
+    cdef Py_ssize_t l, pos = 0, n_layers = units.shape[0] - 1
+    lay.n_layers = n_layers
     lay.units = &units[0]
-    lay.coef_offset = coef_offset
-    lay.intercept_offset = intercept_offset
-    for l in range(lay.n_layers):
-        coef_offset[l] = pos
+    lay.coef_offset = &offsets[0]
+    lay.intercept_offset = &offsets[n_layers + 1]
+    lay.act_offset = &offsets[2 * (n_layers + 1)]
+    lay.delta_offset = &offsets[3 * (n_layers + 1)]
+    for l in range(n_layers):
+        lay.coef_offset[l] = pos
         pos += units[l] * units[l + 1]
     lay.n_coefs = pos
-    for l in range(lay.n_layers):
-        intercept_offset[l] = pos
+    for l in range(n_layers):
+        lay.intercept_offset[l] = pos
         pos += units[l + 1]
     lay.n_params = pos
+    # The workspace as _workspace_size counts it: input rows (none when sparse),
+    # then acts and delta of every hidden layer, then the output block, whose
+    # delta overwrites its activations (_output_loss_delta works in place).
+    lay.capacity = capacity
+    lay.act_offset[0] = 0
+    lay.delta_offset[0] = 0
+    pos = 0 if sparse else capacity * units[0]
+    for l in range(1, n_layers):
+        lay.act_offset[l] = pos
+        pos += capacity * units[l]
+        lay.delta_offset[l] = pos
+        pos += capacity * units[l]
+    lay.act_offset[n_layers] = pos
+    lay.delta_offset[n_layers] = pos
     return 0
+
+
+cdef Py_ssize_t[::1] _offsets_for(const Py_ssize_t[::1] units):
+    """The heap array _fill_layout fills (kept alive by the calling kernel)."""
+    return np.empty(4 * units.shape[0], dtype=np.intp)
 
 
 cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows,
@@ -895,50 +940,26 @@ cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows,
     return total
 
 
-cdef void _split_workspace(const Layout *lay, floating *work, Py_ssize_t n_rows,
-                           bint sparse, floating **x_block, floating **acts,
-                           floating **deltas) noexcept nogil:
-    cdef Py_ssize_t l
-    x_block[0] = NULL if sparse else work
-    if not sparse:
-        work += n_rows * lay.units[0]
-    acts[0] = x_block[0]
-    deltas[0] = NULL
-    for l in range(1, lay.n_layers):
-        acts[l] = work
-        work += n_rows * lay.units[l]
-        deltas[l] = work
-        work += n_rows * lay.units[l]
-    # _output_loss_delta turns the output activations into the output delta in place.
-    acts[lay.n_layers] = work
-    deltas[lay.n_layers] = work
-
-
 cdef enum:
-    MAX_LAYERS = 64
     MAX_THREADS = 64
 
 
 cdef double _slice_gradient(const Layout *lay, const Model *model, const Input *data,
                             const floating *params, floating *grads, floating *work,
-                            Py_ssize_t capacity, const Py_ssize_t *rows,
-                            Py_ssize_t row_start, Py_ssize_t n_rows,
-                            bint accumulate) noexcept nogil:
+                            const Py_ssize_t *rows, Py_ssize_t row_start,
+                            Py_ssize_t n_rows, bint accumulate) noexcept nogil:
     """Raw gradient (into grads) and weighted data loss (returned) of some rows.
 
     The rows are row_start .. row_start + n_rows - 1, through ``rows`` if not NULL.
-    ``work`` is one thread's workspace for ``capacity`` >= n_rows rows. Dense rows
+    ``work`` is one thread's workspace for lay.capacity >= n_rows rows. Dense rows
     that are contiguous in X are used in place; others are gathered first. Sparse
     rows are read in place; the first layer's coef gradient is then added to
     ``grads`` even without ``accumulate`` (the caller keeps it zero).
     """
-    cdef floating *acts[MAX_LAYERS + 1]
-    cdef floating *deltas[MAX_LAYERS + 1]
-    cdef floating *x_block
+    cdef floating *x_block = NULL if model.sparse else _acts(lay, work, 0)
     cdef const floating *inp
     cdef Py_ssize_t n_features = lay.units[0]
     cdef const Input *csr = data if model.sparse else NULL
-    _split_workspace(lay, work, capacity, model.sparse, &x_block, acts, deltas)
     if rows != NULL:
         _prefetch_rows(<const floating *> data.y, rows, row_start, row_start + n_rows,
                        lay.units[lay.n_layers])
@@ -950,13 +971,13 @@ cdef double _slice_gradient(const Layout *lay, const Model *model, const Input *
         inp = x_block
     else:
         inp = <const floating *> data.x + row_start * n_features
-    _forward(lay, params, inp, csr, rows, row_start, acts, n_rows,
+    _forward(lay, params, inp, csr, rows, row_start, work, n_rows,
              model.hidden_activation, model.output_activation)
     cdef double loss = _output_loss_delta(
-        acts[lay.n_layers], <const floating *> data.y,
+        _acts(lay, work, lay.n_layers), <const floating *> data.y,
         <const floating *> data.sample_weight, rows, row_start, n_rows,
         lay.units[lay.n_layers], model.loss, model.has_weights)
-    _backward(lay, params, grads, inp, csr, rows, row_start, acts, deltas, n_rows,
+    _backward(lay, params, grads, inp, csr, rows, row_start, work, n_rows,
               model.hidden_activation, accumulate)
     return loss
 
@@ -1443,17 +1464,16 @@ def train_epoch(floating[::1] params, floating[::1] grads,
         Sum over batches of (batch loss including the penalty) x (batch rows),
         as scikit-learn accumulates it.
     """
-    cdef Py_ssize_t coef_offset[MAX_LAYERS]
-    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef double part_loss[MAX_THREADS]
     cdef double part_sq[MAX_THREADS]
     cdef double part_abs[MAX_THREADS]
     cdef Layout lay
-    _fill_layout(&lay, units, coef_offset, intercept_offset, n_slices, n_threads)
+    cdef Py_ssize_t[::1] offsets = _offsets_for(units)
+    cdef Py_ssize_t capacity = _ceil_div(batch_size, max(1, n_slices))
+    _fill_layout(&lay, units, offsets, capacity, model.sparse, n_slices, n_threads)
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
     cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
-    cdef Py_ssize_t capacity = _ceil_div(batch_size, n_slices)
     cdef Py_ssize_t thread_work = _workspace_size(units, capacity, model.sparse)
     cdef Py_ssize_t n_first = units[0] * units[1]   # W1's coefs: [0, n_first)
     # Sparse X: the W1 part is summed and cleared by rows (_move_csr_rows) or
@@ -1515,7 +1535,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 sum_from = n_first if by_rows else 0
             if n_active == 1:
                 batch_loss = _slice_gradient(&lay, &model, &data, &params[0], &grads[0],
-                                             &work[0], capacity, &order[0], start,
+                                             &work[0], &order[0], start,
                                              n_rows, False)
             else:
                 if n_threads == 1:
@@ -1523,7 +1543,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                         part_loss[t] = _slice_gradient(
                             &lay, &model, &data, &params[0],
                             &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
-                            &work[0] + t * thread_work, capacity, &order[0],
+                            &work[0] + t * thread_work, &order[0],
                             start + t * chunk, min(chunk, n_rows - t * chunk), False)
                 else:
                     for t in prange(n_active, num_threads=min(n_threads, n_active),
@@ -1531,7 +1551,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                         part_loss[t] = _slice_gradient(
                             &lay, &model, &data, &params[0],
                             &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
-                            &work[0] + t * thread_work, capacity, &order[0],
+                            &work[0] + t * thread_work, &order[0],
                             start + t * chunk, min(chunk, n_rows - t * chunk), False)
                 batch_loss = 0.0
                 for t in range(n_active):
@@ -1634,13 +1654,12 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     (``penalty_per_batch``) and alpha / 2 ||coefs||^2 otherwise; the loss is
     returned. The L1 term is refused: it is not differentiable.
     """
-    cdef Py_ssize_t coef_offset[MAX_LAYERS]
-    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef double part_loss[MAX_THREADS]
     cdef Layout lay
+    cdef Py_ssize_t[::1] offsets = _offsets_for(units)
     if model.l1 != 0:
         raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
-    _fill_layout(&lay, units, coef_offset, intercept_offset, n_parts, n_threads)
+    _fill_layout(&lay, units, offsets, block_rows, model.sparse, n_parts, n_threads)
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
 
     cdef Py_ssize_t n_samples = Y.shape[0], n_params = lay.n_params
@@ -1664,7 +1683,7 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
                 stop = min(start + block_rows, hi)
                 part_loss[t] += _slice_gradient(
                     &lay, &model, &data, &params[0], g, &work[0] + t * thread_work,
-                    block_rows, NULL, start, stop - start, True)
+                    NULL, start, stop - start, True)
                 start = stop
         _sum_gradients(&grads[0], extra_grads, n_params, n_parts - 1, 0, n_params)
         for t in range(n_parts):
@@ -1697,11 +1716,10 @@ def forward(const floating[::1] params, floating[::1] work,
     Blocks of ``block_rows`` rows are shared among n_threads threads; ``work``
     holds ``workspace_size(units, block_rows, n_threads)`` elements.
     """
-    cdef Py_ssize_t coef_offset[MAX_LAYERS]
-    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef Layout lay
+    cdef Py_ssize_t[::1] offsets = _offsets_for(units)
     # Blocks are independent: any thread may take any block.
-    _fill_layout(&lay, units, coef_offset, intercept_offset, MAX_THREADS, n_threads)
+    _fill_layout(&lay, units, offsets, block_rows, model.sparse, MAX_THREADS, n_threads)
     cdef Py_ssize_t n_samples = out.shape[0]
     cdef Py_ssize_t n_blocks = _ceil_div(n_samples, block_rows)
     cdef Py_ssize_t thread_work = _workspace_size(units, block_rows, model.sparse)
@@ -1714,28 +1732,24 @@ def forward(const floating[::1] params, floating[::1] work,
                            &X_data[0] if X_data.shape[0] > 0 else NULL,
                            &X_indices[0] if X_indices.shape[0] > 0 else NULL,
                            &X_indptr[0] if X_indptr.shape[0] > 0 else NULL,
-                           &work[0] + threadid() * thread_work, block_rows,
-                           b * block_rows, min(block_rows, n_samples - b * block_rows),
+                           &work[0] + threadid() * thread_work, b * block_rows, min(block_rows, n_samples - b * block_rows),
                            &out[0, 0])
 
 
 cdef void _forward_block(const Layout *lay, const Model *model, const floating *params,
                          const floating *x, const floating *x_data,
                          const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
-                         floating *work, Py_ssize_t capacity, Py_ssize_t row_start,
+                         floating *work, Py_ssize_t row_start,
                          Py_ssize_t n_rows, floating *out) noexcept nogil:
     """Output rows row_start .. row_start + n_rows - 1 of the network into out."""
-    cdef floating *acts[MAX_LAYERS + 1]
-    cdef floating *deltas[MAX_LAYERS + 1]
-    cdef floating *x_block
     cdef const floating *inp
     cdef Py_ssize_t n_out = lay.units[lay.n_layers]
     cdef Input csr
     csr.x_data = x_data
     csr.x_indices = x_indices
     csr.x_indptr = x_indptr
-    _split_workspace(lay, work, capacity, model.sparse, &x_block, acts, deltas)
     inp = NULL if model.sparse else x + row_start * lay.units[0]
-    _forward(lay, params, inp, &csr if model.sparse else NULL, NULL, row_start, acts,
+    _forward(lay, params, inp, &csr if model.sparse else NULL, NULL, row_start, work,
              n_rows, model.hidden_activation, model.output_activation)
-    memcpy(out + row_start * n_out, acts[lay.n_layers], n_rows * n_out * sizeof(floating))
+    memcpy(out + row_start * n_out, _acts(lay, work, lay.n_layers),
+           n_rows * n_out * sizeof(floating))
