@@ -280,7 +280,7 @@ class Network:
                     self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
                     self.units, spec, optimizer.kernel_spec(), *data.x_args(),
                     data.Y, data.sample_weight, order, batch_size, n_slices, n_threads,
-                    step, split_units=split_units,
+                    step_out=step, split_units=split_units,
                 )
         finally:
             optimizer.step = int(step[0])
