@@ -7,7 +7,8 @@ buffer laid out as scikit-learn's ``_pack`` does: every layer's coefficient matr
 (row-major, fan_in x fan_out), then every layer's intercept vector. The gradient
 buffer has the same layout.
 
-All arrays are row-major (C order). BLAS is column-major, so the row-major
+All arrays are row-major (C order) - but X may be column-major (F order, as a
+pandas DataFrame's values), whose rows are gathered by a strided copy. BLAS is column-major, so the row-major
 product ``C = op(A) @ op(B)`` is computed as ``C^T = op(B)^T @ op(A)^T``; that
 swap lives in ``_gemm`` alone.
 
@@ -418,6 +419,9 @@ ctypedef struct Layout:
 ctypedef struct Input:
     # The rows of one data set, as raw pointers (cast to floating * where used).
     const void *x            # dense rows, or NULL when sparse
+    Py_ssize_t x_col_stride  # 0: X is row-major (C order); else X is column-major
+                             # (F order, as pandas' to_numpy) and this is its
+                             # column stride, n_samples: rows are always gathered
     const void *x_data       # CSR arrays when sparse
     const Py_ssize_t *x_indices
     const Py_ssize_t *x_indptr
@@ -440,14 +444,32 @@ ctypedef struct Kernel:
     int n_threads             # threads sharing them
 
 
-cdef void _gather_rows(const floating *x, const Py_ssize_t *rows, Py_ssize_t row_start,
+cdef void _gather_rows(const Input *data, const Py_ssize_t *rows, Py_ssize_t row_start,
                        Py_ssize_t n_rows, Py_ssize_t n_features,
                        floating *dest) noexcept nogil:
-    """Copy the selected rows of the dense X into the block dest."""
-    cdef Py_ssize_t i, r
-    for i in range(n_rows):
-        r = rows[row_start + i] if rows != NULL else row_start + i
-        memcpy(dest + i * n_features, x + r * n_features, n_features * sizeof(floating))
+    """Copy the selected rows of the dense X into the row-major block dest.
+
+    The rows are rows[row_start + i] (row_start + i when rows is NULL). A
+    column-major X is read column by column (a strided gather): the block holds the
+    same values as for the C-ordered X, so everything after it is bit-identical.
+    """
+    cdef const floating *x = <const floating *> data.x
+    cdef const floating *col
+    cdef Py_ssize_t i, j, r, stride = data.x_col_stride
+    if stride == 0:
+        for i in range(n_rows):
+            r = rows[row_start + i] if rows != NULL else row_start + i
+            memcpy(dest + i * n_features, x + r * n_features,
+                   n_features * sizeof(floating))
+        return
+    for j in range(n_features):
+        col = x + j * stride
+        if rows == NULL:
+            for i in range(n_rows):
+                dest[i * n_features + j] = col[row_start + i]
+        else:
+            for i in range(n_rows):
+                dest[i * n_features + j] = col[rows[row_start + i]]
 
 
 cdef extern from *:
@@ -1012,9 +1034,8 @@ cdef double _slice_gradient(const Kernel *k, const floating *params, floating *g
                        lay.units[lay.n_layers])
     if model.sparse:
         inp = NULL
-    elif rows != NULL:
-        _gather_rows(<const floating *> data.x, rows, row_start, n_rows, n_features,
-                     x_block)
+    elif rows != NULL or data.x_col_stride != 0:
+        _gather_rows(data, rows, row_start, n_rows, n_features, x_block)
         inp = x_block
     else:
         inp = <const floating *> data.x + row_start * n_features
@@ -1117,12 +1138,23 @@ def unit_split_workspace_size(const Py_ssize_t[::1] units, Py_ssize_t batch_size
     return _unit_split_workspace_size(units, batch_size, n_parts, sparse)
 
 
-cdef Input _input(const floating[:, ::1] X, const floating[::1] X_data,
+cdef Py_ssize_t _column_stride(const floating[:, :] X) except -1:
+    """0 for a row-major X, its column stride for a column-major one (Input)."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], size = sizeof(floating)
+    if (d <= 1 or X.strides[1] == size) and (n <= 1 or X.strides[0] == d * size):
+        return 0
+    if (n <= 1 or X.strides[0] == size) and X.strides[1] == n * size:
+        return n
+    raise ValueError("X must be C- or F-contiguous")
+
+
+cdef Input _input(const floating[:, :] X, const floating[::1] X_data,
                   const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
-                  const Model *model) noexcept:
+                  const Model *model) except *:
     cdef Input data
     data.x = &X[0, 0] if X.shape[0] > 0 else NULL
+    data.x_col_stride = _column_stride(X)
     data.x_data = &X_data[0] if X_data.shape[0] > 0 else NULL
     data.x_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
     data.x_indptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
@@ -1341,8 +1373,7 @@ cdef bint _train_epoch_unit_split(const Kernel *k, floating *params, floating *g
                 parity = batch % 2
                 _prefetch_rows(<const floating *> data.y, order, start, stop, n_out)
                 if not model.sparse:
-                    _gather_rows(<const floating *> data.x, order, start, n_rows,
-                                 n_in, x_block)
+                    _gather_rows(data, order, start, n_rows, n_in, x_block)
                 p = tid
                 while p < n_parts:
                     lo = _unit_start(n_hidden, n_parts, p)
@@ -1414,7 +1445,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 floating[::1] state_1, floating[::1] state_2,
                 floating[::1] work,
                 const Py_ssize_t[::1] units, Model model, Optimizer opt,
-                const floating[:, ::1] X, const floating[::1] X_data,
+                const floating[:, :] X, const floating[::1] X_data,
                 const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size, int n_slices,
@@ -1650,7 +1681,7 @@ cdef PenaltySums _batch_range_update(const Kernel *k, floating *params, floating
 
 def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
                   const Py_ssize_t[::1] units, Model model,
-                  const floating[:, ::1] X, const floating[::1] X_data,
+                  const floating[:, :] X, const floating[::1] X_data,
                   const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
                   Py_ssize_t block_rows, int n_parts, int n_threads):
@@ -1735,7 +1766,7 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     return data_loss / weight_sum + _penalty(&model, sums, weight_sum)
 
 
-cdef int _check_rows(const Layout *lay, const Model *model, const floating[:, ::1] X,
+cdef int _check_rows(const Layout *lay, const Model *model, const floating[:, :] X,
                      const Py_ssize_t[::1] X_indptr, Py_ssize_t n_samples,
                      Py_ssize_t block_rows) except -1:
     """The checks loss_gradient and forward share: X (dense or CSR) holds n_samples
@@ -1753,7 +1784,7 @@ cdef int _check_rows(const Layout *lay, const Model *model, const floating[:, ::
 
 def forward(const floating[::1] params, floating[::1] work,
             const Py_ssize_t[::1] units, Model model,
-            const floating[:, ::1] X, const floating[::1] X_data,
+            const floating[:, :] X, const floating[::1] X_data,
             const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
             floating[:, ::1] out, Py_ssize_t block_rows, int n_threads):
     """out := network output for every row of X, in blocks, without the GIL.
@@ -1774,6 +1805,7 @@ def forward(const floating[::1] params, floating[::1] work,
         raise ValueError("params do not fit the network")
     k.model = model
     k.data.x = &X[0, 0] if X.shape[0] > 0 else NULL
+    k.data.x_col_stride = _column_stride(X)
     k.data.x_data = &X_data[0] if X_data.shape[0] > 0 else NULL
     k.data.x_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
     k.data.x_indptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
@@ -1802,9 +1834,16 @@ cdef void _forward_block(const Kernel *k, const floating *params, floating *work
     """Output rows row_start .. row_start + n_rows - 1 of the network into out."""
     cdef const Layout *lay = &k.lay
     cdef const Model *model = &k.model
-    cdef const floating *inp
+    cdef const floating *inp = NULL
     cdef Py_ssize_t n_out = lay.units[lay.n_layers]
-    inp = NULL if model.sparse else <const floating *> k.data.x + row_start * lay.units[0]
+    if model.sparse:
+        pass
+    elif k.data.x_col_stride != 0:
+        _gather_rows(&k.data, <const Py_ssize_t *> NULL, row_start, n_rows,
+                     lay.units[0], _acts(lay, work, 0))
+        inp = _acts(lay, work, 0)
+    else:
+        inp = <const floating *> k.data.x + row_start * lay.units[0]
     _forward(lay, params, inp, &k.data if model.sparse else NULL, NULL, row_start, work,
              n_rows, model.hidden_activation, model.output_activation)
     memcpy(out + row_start * n_out, _acts(lay, work, lay.n_layers),
