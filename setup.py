@@ -9,6 +9,10 @@ FASTGD_NATIVE=1
     Add -march=native (local builds only: the result will not run on older CPUs).
 FASTGD_NO_OPENMP=1
     Build without OpenMP even where the compiler supports it.
+FASTGD_TEST_KERNELS=1
+    Also build fastgd._kernels_testing (and its AVX2 twin): the kernels plus the
+    test-only entry points the test suite calls (./build_inplace.sh and .ci/run set
+    it; wheels for users are built without).
 """
 import os
 import platform
@@ -23,6 +27,7 @@ from setuptools import Extension, setup
 DEBUG = os.environ.get("FASTGD_DEBUG", "0") not in ("", "0")
 NATIVE = os.environ.get("FASTGD_NATIVE", "0") not in ("", "0")
 NO_OPENMP = os.environ.get("FASTGD_NO_OPENMP", "0") not in ("", "0")
+TEST_KERNELS = os.environ.get("FASTGD_TEST_KERNELS", "0") not in ("", "0")
 
 
 def compiler_accepts(flags, program):
@@ -103,6 +108,10 @@ def kernels_extension(name, extra_flags=()):
 extensions = [kernels_extension("_kernels")]
 if BUILD_AVX2:
     extensions.append(kernels_extension("_kernels_avx2", AVX2_FLAGS))
+if TEST_KERNELS:
+    extensions.append(kernels_extension("_kernels_testing"))
+    if BUILD_AVX2:
+        extensions.append(kernels_extension("_kernels_avx2_testing", AVX2_FLAGS))
 if BUILD_BF16:
     extensions.append(kernels_extension("_bf16"))
 

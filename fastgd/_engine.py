@@ -2,7 +2,7 @@
 
 Everything that reaches the compiled kernels (the build ``fastgd._build`` chose)
 passes through here, after these checks:
-C-contiguous arrays of one working dtype, CSR index arrays as ``np.intp``, targets
+C-contiguous arrays of one working dtype (X may also be F-contiguous), CSR index arrays as ``np.intp``, targets
 as a 2-D array of the working dtype, and workspaces sized for the block.
 """
 
@@ -83,7 +83,8 @@ def unpack(flat, units):
 class KernelData:
     """X (dense or CSR), targets and sample weights in the kernels' layout.
 
-    A dense X that is already C-contiguous in ``dtype`` is used without a copy.
+    A dense X that is already C- or F-contiguous in ``dtype`` is used without a
+    copy (the kernels gather the rows of a column-major X).
     Sparse X is used as CSR arrays (CSC is converted, one copy of the nonzeros),
     with duplicate entries summed: the kernels' sparse products then add each
     stored value once, as a dense X holding their sum would.
@@ -115,7 +116,13 @@ class KernelData:
             self.nnz_per_row = float(nnz) / max(1, self.n_samples)
         else:
             self.sparse = False
-            self.X = np.ascontiguousarray(X, dtype=dtype)
+            X = np.asarray(X)
+            if X.dtype == self.dtype and X.flags.f_contiguous and X.ndim == 2:
+                # Column-major (pandas' to_numpy): the kernels gather its rows by a
+                # strided copy, so no copy of X is made.
+                self.X = X
+            else:
+                self.X = np.ascontiguousarray(X, dtype=dtype)
             self.data = np.empty(0, dtype=dtype)
             self.indices = self.indptr = np.empty(0, dtype=np.intp)
         if Y is not None:
@@ -277,15 +284,19 @@ class Network:
         work = np.empty(size, dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
                           data)
-        with _threads.single_threaded_blas():
-            loss_sum, step = _kernels.train_epoch(
-                self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
-                self.units, spec, optimizer.kernel_spec(), *data.x_args(),
-                data.Y, data.sample_weight, order, batch_size, n_slices, n_threads,
-                split_units=split_units,
-            )
-        optimizer.step = step
-        return loss_sum
+        # The kernel reports adam's step count here even when Ctrl-C stops the epoch
+        # part way (the parameters then hold the batches taken).
+        step = np.array([optimizer.step], dtype=np.int64)
+        try:
+            with _threads.single_threaded_blas():
+                return _kernels.train_epoch(
+                    self.params, self.grads, optimizer.state_1, optimizer.state_2, work,
+                    self.units, spec, optimizer.kernel_spec(), *data.x_args(),
+                    data.Y, data.sample_weight, order, batch_size, n_slices, n_threads,
+                    step_out=step, split_units=split_units,
+                )
+        finally:
+            optimizer.step = int(step[0])
 
     def loss_gradient(self, data, loss, penalty):
         """Full-batch loss; the gradient is left in ``self.grads``.

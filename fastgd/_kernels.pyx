@@ -7,7 +7,8 @@ buffer laid out as scikit-learn's ``_pack`` does: every layer's coefficient matr
 (row-major, fan_in x fan_out), then every layer's intercept vector. The gradient
 buffer has the same layout.
 
-All arrays are row-major (C order). BLAS is column-major, so the row-major
+All arrays are row-major (C order) - but X may be column-major (F order, as a
+pandas DataFrame's values), whose rows are gathered by a strided copy. BLAS is column-major, so the row-major
 product ``C = op(A) @ op(B)`` is computed as ``C^T = op(B)^T @ op(A)^T``; that
 swap lives in ``_gemm`` alone.
 
@@ -96,13 +97,15 @@ from cython.parallel cimport parallel, prange, threadid
 
 import numpy as np
 
-# Codes shared with the Python side (fastgd._engine mirrors them by name).
-ACTIVATION_CODES = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3,
-                    "softmax": 4, "exp": 5}
-LOSS_CODES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3}
-SOLVER_CODES = {"sgd": 0, "adam": 1}
+# The registry of activations, losses and solvers: each enum is the one list of
+# them. Python sees each enum's members by name (ACT_RELU <-> "relu", see _codes);
+# fastgd._engine maps scikit-learn's names through ACTIVATION_CODES, LOSS_CODES and
+# SOLVER_CODES. Adding one: a member here, then its branch in the one function that
+# computes it - activations: _bias_activation (value) and _activation_derivative
+# (derivative through the output); losses: _output_loss_delta; solvers:
+# _update_range.
 
-cdef enum:
+cpdef enum Activation:
     ACT_IDENTITY = 0
     ACT_LOGISTIC = 1
     ACT_TANH = 2
@@ -110,15 +113,25 @@ cdef enum:
     ACT_SOFTMAX = 4
     ACT_EXP = 5
 
-cdef enum:
-    LOSS_SQUARED = 0
-    LOSS_LOG = 1
-    LOSS_BINARY_LOG = 2
+cpdef enum Loss:
+    LOSS_SQUARED_ERROR = 0
+    LOSS_LOG_LOSS = 1
+    LOSS_BINARY_LOG_LOSS = 2
     LOSS_POISSON = 3
 
-cdef enum:
+cpdef enum Solver:
     SOLVER_SGD = 0
     SOLVER_ADAM = 1
+
+
+def _codes(enum, prefix):
+    """{"relu": 3, ...} from the members ACT_RELU = 3, ... of a registry enum."""
+    return {member.name[len(prefix):].lower(): int(member) for member in enum}
+
+
+ACTIVATION_CODES = _codes(Activation, "ACT_")
+LOSS_CODES = _codes(Loss, "LOSS_")
+SOLVER_CODES = _codes(Solver, "SOLVER_")
 
 cdef enum:
     # Check for Ctrl-C every this many mini-batches (takes the GIL for ~1 us).
@@ -358,16 +371,16 @@ cdef double _output_loss_delta(floating *out, const floating *y,
         yt = y + r * n_out
         w = sample_weight[r] if has_weights else 1.0
         row_loss = 0.0
-        if loss == LOSS_SQUARED:
+        if loss == LOSS_SQUARED_ERROR:
             for j in range(n_out):
                 t = <double> yt[j] - <double> o[j]
                 row_loss += t * t
             row_loss *= 0.5 / n_out
-        elif loss == LOSS_LOG:
+        elif loss == LOSS_LOG_LOSS:
             for j in range(n_out):
                 p = _clip_probability(o[j], eps)
                 row_loss -= _xlogy(yt[j], p)
-        elif loss == LOSS_BINARY_LOG:
+        elif loss == LOSS_BINARY_LOG_LOSS:
             for j in range(n_out):
                 p = _clip_probability(o[j], eps)
                 row_loss -= _xlogy(yt[j], p) + _xlogy(1 - yt[j], 1 - p)
@@ -394,11 +407,21 @@ ctypedef struct Layout:
     Py_ssize_t *intercept_offset
     Py_ssize_t n_coefs           # coefficients occupy [0, n_coefs)
     Py_ssize_t n_params
+    # One thread's workspace of ``capacity`` rows (see _workspace_size): layer l's
+    # activations start at act_offset[l] (l = 0: the gathered input rows) and its
+    # delta at delta_offset[l] (l >= 1), both l = 0 .. L. Heap arrays owned by the
+    # calling kernel, so the depth of a network has no limit.
+    Py_ssize_t capacity
+    Py_ssize_t *act_offset
+    Py_ssize_t *delta_offset
 
 
 ctypedef struct Input:
     # The rows of one data set, as raw pointers (cast to floating * where used).
     const void *x            # dense rows, or NULL when sparse
+    Py_ssize_t x_col_stride  # 0: X is row-major (C order); else X is column-major
+                             # (F order, as pandas' to_numpy) and this is its
+                             # column stride, n_samples: rows are always gathered
     const void *x_data       # CSR arrays when sparse
     const Py_ssize_t *x_indices
     const Py_ssize_t *x_indptr
@@ -406,14 +429,47 @@ ctypedef struct Input:
     const void *sample_weight  # or NULL
 
 
-cdef void _gather_rows(const floating *x, const Py_ssize_t *rows, Py_ssize_t row_start,
+ctypedef struct Kernel:
+    # Everything one kernel call shares, read-only, with its threads: the network's
+    # layout (parameter and workspace offsets), the model, the optimizer settings,
+    # the data, and how the work is cut. The buffers it updates (params, grads,
+    # optimizer state, workspaces) are passed beside it, typed.
+    Layout lay
+    Model model
+    Optimizer opt
+    Input data
+    const Py_ssize_t *order   # the epoch's row order (train_epoch), else NULL
+    Py_ssize_t thread_work    # elements of one slice's (thread's) workspace
+    int n_slices              # row slices or unit parts (fix the arithmetic)
+    int n_threads             # threads sharing them
+
+
+cdef void _gather_rows(const Input *data, const Py_ssize_t *rows, Py_ssize_t row_start,
                        Py_ssize_t n_rows, Py_ssize_t n_features,
                        floating *dest) noexcept nogil:
-    """Copy the selected rows of the dense X into the block dest."""
-    cdef Py_ssize_t i, r
-    for i in range(n_rows):
-        r = rows[row_start + i] if rows != NULL else row_start + i
-        memcpy(dest + i * n_features, x + r * n_features, n_features * sizeof(floating))
+    """Copy the selected rows of the dense X into the row-major block dest.
+
+    The rows are rows[row_start + i] (row_start + i when rows is NULL). A
+    column-major X is read column by column (a strided gather): the block holds the
+    same values as for the C-ordered X, so everything after it is bit-identical.
+    """
+    cdef const floating *x = <const floating *> data.x
+    cdef const floating *col
+    cdef Py_ssize_t i, j, r, stride = data.x_col_stride
+    if stride == 0:
+        for i in range(n_rows):
+            r = rows[row_start + i] if rows != NULL else row_start + i
+            memcpy(dest + i * n_features, x + r * n_features,
+                   n_features * sizeof(floating))
+        return
+    for j in range(n_features):
+        col = x + j * stride
+        if rows == NULL:
+            for i in range(n_rows):
+                dest[i * n_features + j] = col[row_start + i]
+        else:
+            for i in range(n_rows):
+                dest[i * n_features + j] = col[rows[row_start + i]]
 
 
 cdef extern from *:
@@ -622,11 +678,22 @@ cdef void _column_sums(floating *g, const floating *d, Py_ssize_t n_rows,
             g[j] += row[j]
 
 
+cdef inline floating *_acts(const Layout *lay, floating *work, Py_ssize_t l) noexcept nogil:
+    """Layer l's activations in the thread workspace ``work`` (l = 0: input rows)."""
+    return work + lay.act_offset[l]
+
+
+cdef inline floating *_deltas(const Layout *lay, floating *work, Py_ssize_t l) noexcept nogil:
+    """Layer l's delta (l >= 1) in the thread workspace ``work``."""
+    return work + lay.delta_offset[l]
+
+
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
                    const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
-                   floating **acts, Py_ssize_t n_rows, int hidden_activation,
+                   floating *work, Py_ssize_t n_rows, int hidden_activation,
                    int output_activation) noexcept nogil:
-    """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer; acts[0] = x_block.
+    """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer, acts[0] = x_block,
+    acts[l] = _acts(lay, work, l).
 
     When ``csr`` is not NULL the input is its rows rows[row_start + i] (x_block unused).
     """
@@ -636,23 +703,25 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
     for l in range(lay.n_layers):
         if l == 0 and csr != NULL:
             _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
-                             rows, row_start, n_rows, params, lay.units[1], acts[1])
+                             rows, row_start, n_rows, params, lay.units[1],
+                             _acts(lay, work, 1))
         else:
             _gemm(c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
                   <floating> 1.0, inp, <int> lay.units[l],
                   params + lay.coef_offset[l], <int> lay.units[l + 1],
-                  <floating> 0.0, acts[l + 1], <int> lay.units[l + 1])
+                  <floating> 0.0, _acts(lay, work, l + 1), <int> lay.units[l + 1])
         act = output_activation if l == lay.n_layers - 1 else hidden_activation
-        _bias_activation(acts[l + 1], params + lay.intercept_offset[l], n_rows,
-                         lay.units[l + 1], act)
-        inp = acts[l + 1]
+        _bias_activation(_acts(lay, work, l + 1), params + lay.intercept_offset[l],
+                         n_rows, lay.units[l + 1], act)
+        inp = _acts(lay, work, l + 1)
 
 
 cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                     const floating *x_block, const Input *csr, const Py_ssize_t *rows,
-                    Py_ssize_t row_start, floating **acts, floating **deltas,
-                    Py_ssize_t n_rows, int hidden_activation, bint accumulate) noexcept nogil:
-    """Raw gradients from the output delta already in deltas[L].
+                    Py_ssize_t row_start, floating *work, Py_ssize_t n_rows,
+                    int hidden_activation, bint accumulate) noexcept nogil:
+    """Raw gradients from the output delta already in deltas[L]
+    (acts[l] = _acts(lay, work, l), deltas[l] = _deltas(lay, work, l)).
 
     grads (coef part) := acts[l]^T @ deltas[l + 1] and grads (intercept part) :=
     column sums of deltas[l + 1]; added to the existing values if ``accumulate``.
@@ -665,25 +734,26 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
     cdef const floating *inp
     for l in range(lay.n_layers - 1, -1, -1):
         width = lay.units[l + 1]
-        inp = x_block if l == 0 else acts[l]
+        inp = x_block if l == 0 else _acts(lay, work, l)
         if l == 0 and csr != NULL:
             _csr_transpose_times_dense(<const floating *> csr.x_data, csr.x_indices,
-                                       csr.x_indptr, rows, row_start, n_rows, deltas[1],
-                                       width, grads)
+                                       csr.x_indptr, rows, row_start, n_rows,
+                                       _deltas(lay, work, 1), width, grads)
         else:
             _gemm(c'T', c'N', <int> lay.units[l], <int> width, <int> n_rows,
                   <floating> 1.0, inp, <int> lay.units[l],
-                  deltas[l + 1], <int> width, beta,
+                  _deltas(lay, work, l + 1), <int> width, beta,
                   grads + lay.coef_offset[l], <int> width)
-        _column_sums(grads + lay.intercept_offset[l], deltas[l + 1], n_rows, width,
-                     accumulate)
+        _column_sums(grads + lay.intercept_offset[l], _deltas(lay, work, l + 1), n_rows,
+                     width, accumulate)
         if l > 0:
             # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
             _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
-                  <floating> 1.0, deltas[l + 1], <int> width,
+                  <floating> 1.0, _deltas(lay, work, l + 1), <int> width,
                   params + lay.coef_offset[l], <int> width,
-                  <floating> 0.0, deltas[l], <int> lay.units[l])
-            _activation_derivative(deltas[l], acts[l], n_rows * lay.units[l],
+                  <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
+            _activation_derivative(_deltas(lay, work, l), _acts(lay, work, l),
+                                   n_rows * lay.units[l],
                                    hidden_activation)
 
 
@@ -780,32 +850,41 @@ cdef void _soft_threshold(floating *w, const floating *s, Py_ssize_t n, double l
             w[k] = 0
 
 
-cdef inline double _square_and_abs_sums(const floating *w, Py_ssize_t n,
-                                        double *sumsq) noexcept nogil:
-    """sum |w| (returned) and sum w^2 (into sumsq), in double (vectorised in C)."""
-    cdef double sumabs
+ctypedef struct PenaltySums:
+    # What the penalty terms need of some coefficients; every helper that sums
+    # them returns one of these (by value).
+    double sumsq     # sum w^2
+    double sumabs    # sum |w|
+
+
+cdef inline PenaltySums _square_and_abs_sums(const floating *w,
+                                             Py_ssize_t n) noexcept nogil:
+    """sum w^2 and sum |w|, in double (vectorised in C)."""
+    cdef PenaltySums sums
     if floating is float:
-        sumsq[0] = fgd_square_and_abs_sums_f(w, n, &sumabs)
+        sums.sumsq = fgd_square_and_abs_sums_f(w, n, &sums.sumabs)
     else:
-        sumsq[0] = fgd_square_and_abs_sums_d(w, n, &sumabs)
-    return sumabs
+        sums.sumsq = fgd_square_and_abs_sums_d(w, n, &sums.sumabs)
+    return sums
 
 
-cdef void _update_range(const Layout *lay, const Model *model, floating *params,
-                        const floating *grads, floating *state_1, floating *state_2,
-                        Py_ssize_t lo, Py_ssize_t hi, double weight_sum,
-                        const Optimizer *opt, double adam_rate,
-                        double *sumsq, double *sumabs) noexcept nogil:
+cdef PenaltySums _update_range(const Kernel *k, floating *params, const floating *grads,
+                              floating *state_1, floating *state_2, Py_ssize_t lo,
+                              Py_ssize_t hi, double weight_sum,
+                              double adam_rate) noexcept nogil:
     """One optimizer step over params[lo:hi], then the L1 proximal step.
 
     The coef gradient is (raw + a w) / weight_sum with a = alpha when the penalty is
     per batch (scikit-learn's MLP: _compute_loss_grad) and a = alpha x weight_sum
     when it is per sample (linear models); intercepts get a = 0 and no L1, and stay
     untouched without fit_intercept. The coef and intercept parts of the range are
-    separate passes so the inner loops are branch-free and vectorise. sumsq and
-    sumabs receive sum w^2 and sum |w| over the coefs in the range.
+    separate passes so the inner loops are branch-free and vectorise. Returns the
+    penalty sums of the coefs in the range, after the step.
     """
-    cdef Py_ssize_t nc = lay.n_coefs
+    cdef const Model *model = &k.model
+    cdef const Optimizer *opt = &k.opt
+    cdef PenaltySums sums
+    cdef Py_ssize_t nc = k.lay.n_coefs
     cdef Py_ssize_t c_lo = lo, c_hi = min(hi, nc)      # coef part of the range
     cdef Py_ssize_t i_lo = max(lo, nc), i_hi = hi      # intercept part
     cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
@@ -815,8 +894,8 @@ cdef void _update_range(const Layout *lay, const Model *model, floating *params,
     # state (lr alone would settle at the optimum of a (1 - momentum)-times weaker L1).
     cdef double step = adam_rate if opt.solver == SOLVER_ADAM else (
         opt.learning_rate / (1 - opt.momentum) if opt.momentum < 1 else opt.learning_rate)
-    sumsq[0] = 0.0
-    sumabs[0] = 0.0
+    sums.sumsq = 0.0
+    sums.sumabs = 0.0
     if opt.solver == SOLVER_ADAM:
         if c_hi > c_lo:
             _adam_range(params + c_lo, grads + c_lo, state_1 + c_lo, state_2 + c_lo,
@@ -839,46 +918,78 @@ cdef void _update_range(const Layout *lay, const Model *model, floating *params,
             _soft_threshold(params + c_lo,
                             state_2 + c_lo if opt.solver == SOLVER_ADAM else state_2,
                             c_hi - c_lo, l1, opt.solver, step, opt.epsilon)
-        sumabs[0] = _square_and_abs_sums(params + c_lo, c_hi - c_lo, sumsq)
+        sums = _square_and_abs_sums(params + c_lo, c_hi - c_lo)
+    return sums
 
 
-cdef inline double _penalty(const Model *model, double sumsq, double sumabs,
+cdef inline PenaltySums _sums_of(double sumsq, double sumabs) noexcept nogil:
+    cdef PenaltySums sums
+    sums.sumsq = sumsq
+    sums.sumabs = sumabs
+    return sums
+
+
+cdef inline double _penalty(const Model *model, PenaltySums sums,
                             double weight_sum) noexcept nogil:
     """alpha / 2 ||W||^2 + l1 ||W||_1, divided by the weight sum when per batch."""
-    cdef double value = 0.5 * model.alpha * sumsq + model.l1 * sumabs
+    cdef double value = 0.5 * model.alpha * sums.sumsq + model.l1 * sums.sumabs
     return value / weight_sum if model.penalty_per_batch else value
 
 
-cdef double _coef_sums(const Layout *lay, const floating *params,
-                       double *sumsq) noexcept nogil:
-    """sum |w| over the coefs (returned) and sum w^2 (into sumsq)."""
-    return _square_and_abs_sums(params, lay.n_coefs, sumsq)
+cdef inline PenaltySums _coef_sums(const Layout *lay,
+                                   const floating *params) noexcept nogil:
+    """The penalty sums of all the coefs."""
+    return _square_and_abs_sums(params, lay.n_coefs)
 
 
-cdef int _fill_layout(Layout *lay, const Py_ssize_t[::1] units,
-                      Py_ssize_t *coef_offset, Py_ssize_t *intercept_offset,
-                      int n_parts, int n_threads) except -1:
-    """Parameter offsets of the network ``units``, after checking the kernel limits:
-    at most MAX_LAYERS layers, 1 <= n_threads <= n_parts <= MAX_THREADS."""
-    if units.shape[0] > MAX_LAYERS + 1:
-        raise ValueError(f"at most {MAX_LAYERS} weight layers are supported")
+cdef int _fill_layout(Layout *lay, const Py_ssize_t[::1] units, Py_ssize_t[::1] offsets,
+                      Py_ssize_t capacity, bint sparse, int n_parts,
+                      int n_threads) except -1:
+    """Parameter offsets of the network ``units`` and workspace offsets for
+    ``capacity`` rows, into ``offsets`` (4 x len(units) values, owned by the caller),
+    after checking 1 <= n_threads <= n_parts <= MAX_THREADS."""
+    if units.shape[0] < 2:
+        raise ValueError("a network needs at least one weight layer")
+    if offsets.shape[0] < 4 * units.shape[0]:
+        raise ValueError("offsets is too small")
     if not 1 <= n_parts <= MAX_THREADS or not 1 <= n_threads <= n_parts:
         raise ValueError(f"need 1 <= n_threads <= slices <= {MAX_THREADS}, got "
                          f"n_threads={n_threads}, slices={n_parts}")
-    cdef Py_ssize_t l, pos = 0
-    lay.n_layers = units.shape[0] - 1
+    cdef Py_ssize_t l, pos = 0, n_layers = units.shape[0] - 1
+    lay.n_layers = n_layers
     lay.units = &units[0]
-    lay.coef_offset = coef_offset
-    lay.intercept_offset = intercept_offset
-    for l in range(lay.n_layers):
-        coef_offset[l] = pos
+    lay.coef_offset = &offsets[0]
+    lay.intercept_offset = &offsets[n_layers + 1]
+    lay.act_offset = &offsets[2 * (n_layers + 1)]
+    lay.delta_offset = &offsets[3 * (n_layers + 1)]
+    for l in range(n_layers):
+        lay.coef_offset[l] = pos
         pos += units[l] * units[l + 1]
     lay.n_coefs = pos
-    for l in range(lay.n_layers):
-        intercept_offset[l] = pos
+    for l in range(n_layers):
+        lay.intercept_offset[l] = pos
         pos += units[l + 1]
     lay.n_params = pos
+    # The workspace as _workspace_size counts it: input rows (none when sparse),
+    # then acts and delta of every hidden layer, then the output block, whose
+    # delta overwrites its activations (_output_loss_delta works in place).
+    lay.capacity = capacity
+    lay.act_offset[0] = 0
+    lay.delta_offset[0] = 0
+    pos = 0 if sparse else capacity * units[0]
+    for l in range(1, n_layers):
+        lay.act_offset[l] = pos
+        pos += capacity * units[l]
+        lay.delta_offset[l] = pos
+        pos += capacity * units[l]
+    lay.act_offset[n_layers] = pos
+    lay.delta_offset[n_layers] = pos
     return 0
+
+
+cdef Py_ssize_t[::1] _offsets_for(const Py_ssize_t[::1] units):
+    """The heap array _fill_layout fills (kept alive by the calling kernel)."""
+    return np.empty(4 * units.shape[0], dtype=np.intp)
 
 
 cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows,
@@ -895,68 +1006,46 @@ cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] units, Py_ssize_t n_rows,
     return total
 
 
-cdef void _split_workspace(const Layout *lay, floating *work, Py_ssize_t n_rows,
-                           bint sparse, floating **x_block, floating **acts,
-                           floating **deltas) noexcept nogil:
-    cdef Py_ssize_t l
-    x_block[0] = NULL if sparse else work
-    if not sparse:
-        work += n_rows * lay.units[0]
-    acts[0] = x_block[0]
-    deltas[0] = NULL
-    for l in range(1, lay.n_layers):
-        acts[l] = work
-        work += n_rows * lay.units[l]
-        deltas[l] = work
-        work += n_rows * lay.units[l]
-    # _output_loss_delta turns the output activations into the output delta in place.
-    acts[lay.n_layers] = work
-    deltas[lay.n_layers] = work
-
-
 cdef enum:
-    MAX_LAYERS = 64
     MAX_THREADS = 64
 
 
-cdef double _slice_gradient(const Layout *lay, const Model *model, const Input *data,
-                            const floating *params, floating *grads, floating *work,
-                            Py_ssize_t capacity, const Py_ssize_t *rows,
+cdef double _slice_gradient(const Kernel *k, const floating *params, floating *grads,
+                            floating *work, const Py_ssize_t *rows,
                             Py_ssize_t row_start, Py_ssize_t n_rows,
                             bint accumulate) noexcept nogil:
     """Raw gradient (into grads) and weighted data loss (returned) of some rows.
 
     The rows are row_start .. row_start + n_rows - 1, through ``rows`` if not NULL.
-    ``work`` is one thread's workspace for ``capacity`` >= n_rows rows. Dense rows
+    ``work`` is one thread's workspace for lay.capacity >= n_rows rows. Dense rows
     that are contiguous in X are used in place; others are gathered first. Sparse
     rows are read in place; the first layer's coef gradient is then added to
     ``grads`` even without ``accumulate`` (the caller keeps it zero).
     """
-    cdef floating *acts[MAX_LAYERS + 1]
-    cdef floating *deltas[MAX_LAYERS + 1]
-    cdef floating *x_block
+    cdef const Layout *lay = &k.lay
+    cdef const Model *model = &k.model
+    cdef const Input *data = &k.data
+    cdef floating *x_block = NULL if model.sparse else _acts(lay, work, 0)
     cdef const floating *inp
     cdef Py_ssize_t n_features = lay.units[0]
     cdef const Input *csr = data if model.sparse else NULL
-    _split_workspace(lay, work, capacity, model.sparse, &x_block, acts, deltas)
     if rows != NULL:
         _prefetch_rows(<const floating *> data.y, rows, row_start, row_start + n_rows,
                        lay.units[lay.n_layers])
     if model.sparse:
         inp = NULL
-    elif rows != NULL:
-        _gather_rows(<const floating *> data.x, rows, row_start, n_rows, n_features,
-                     x_block)
+    elif rows != NULL or data.x_col_stride != 0:
+        _gather_rows(data, rows, row_start, n_rows, n_features, x_block)
         inp = x_block
     else:
         inp = <const floating *> data.x + row_start * n_features
-    _forward(lay, params, inp, csr, rows, row_start, acts, n_rows,
+    _forward(lay, params, inp, csr, rows, row_start, work, n_rows,
              model.hidden_activation, model.output_activation)
     cdef double loss = _output_loss_delta(
-        acts[lay.n_layers], <const floating *> data.y,
+        _acts(lay, work, lay.n_layers), <const floating *> data.y,
         <const floating *> data.sample_weight, rows, row_start, n_rows,
         lay.units[lay.n_layers], model.loss, model.has_weights)
-    _backward(lay, params, grads, inp, csr, rows, row_start, acts, deltas, n_rows,
+    _backward(lay, params, grads, inp, csr, rows, row_start, work, n_rows,
               model.hidden_activation, accumulate)
     return loss
 
@@ -1003,36 +1092,6 @@ cdef bint _clear_by_rows(const Py_ssize_t *x_indptr, const Py_ssize_t *order,
     return 4 * nnz * _ceil_div(width * item_size, 64) < n_first * item_size // 64
 
 
-def small_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
-                 const floating[:, ::1] b, floating[:, ::1] c, bint accumulate):
-    """c := op(a) @ op(b) (+ c) through fastgd/_small_gemm.h (for testing it against
-    numpy; shapes are checked here)."""
-    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
-    cdef Py_ssize_t k = a.shape[1] if trans_a == "N" else a.shape[0]
-    if ((a.shape[0] if trans_a == "N" else a.shape[1]) != m
-            or (b.shape[0] if trans_b == "N" else b.shape[1]) != k
-            or (b.shape[1] if trans_b == "N" else b.shape[0]) != n):
-        raise ValueError("shapes do not match")
-    if (n + 8) * k > SMALL_GEMM_SCRATCH or min(m, n, k) < 1:
-        raise ValueError("too large for the scratch buffer, or empty")
-    _small_gemm(ord(trans_a), ord(trans_b), m, n, k, &a[0, 0], a.shape[1], &b[0, 0],
-                b.shape[1], accumulate, &c[0, 0], c.shape[1])
-
-
-def adam_update(floating[::1] w, const floating[::1] raw, floating[::1] m,
-                floating[::1] s, double alpha, double weight_sum, double beta_1,
-                double beta_2, double epsilon, double rate):
-    """One adam step over w in place, as training does it (for testing it against
-    numpy; training never goes through here)."""
-    cdef Py_ssize_t n = w.shape[0]
-    if not (raw.shape[0] == m.shape[0] == s.shape[0] == n) or n == 0:
-        raise ValueError("w, raw, m and s must have the same length, > 0")
-    with nogil:
-        _adam_range(&w[0], &raw[0], &m[0], &s[0], n, <floating> alpha,
-                    <floating> weight_sum, beta_1, beta_2, <floating> epsilon,
-                    <floating> rate)
-
-
 def all_finite(const floating[::1] x, int n_threads):
     """True when x holds no NaN and no infinity; n_threads share the scan."""
     cdef Py_ssize_t n = x.shape[0], chunk, lo, hi
@@ -1054,25 +1113,6 @@ def all_finite(const floating[::1] x, int n_threads):
         if not finite[t]:
             return False
     return True
-
-
-def square_and_abs_sums(const floating[::1] w):
-    """(sum w^2, sum |w|) as the penalty term sees them (for testing)."""
-    cdef double sumsq = 0.0, sumabs = 0.0
-    if w.shape[0]:
-        sumabs = _square_and_abs_sums(&w[0], w.shape[0], &sumsq)
-    return sumsq, sumabs
-
-
-def apply_activation(floating[:, ::1] z, const floating[::1] bias, str activation):
-    """z := activation(z + bias) in place: the kernels' own element-wise pass (for
-    testing it against numpy; training never goes through here)."""
-    if bias.shape[0] != z.shape[1]:
-        raise ValueError(f"bias has {bias.shape[0]} values for {z.shape[1]} columns")
-    cdef int code = ACTIVATION_CODES[activation]
-    with nogil:
-        _bias_activation(&z[0, 0] if z.shape[0] * z.shape[1] else NULL,
-                         &bias[0] if bias.shape[0] else NULL, z.shape[0], z.shape[1], code)
 
 
 def parameter_count(const Py_ssize_t[::1] units):
@@ -1098,12 +1138,23 @@ def unit_split_workspace_size(const Py_ssize_t[::1] units, Py_ssize_t batch_size
     return _unit_split_workspace_size(units, batch_size, n_parts, sparse)
 
 
-cdef Input _input(const floating[:, ::1] X, const floating[::1] X_data,
+cdef Py_ssize_t _column_stride(const floating[:, :] X) except -1:
+    """0 for a row-major X, its column stride for a column-major one (Input)."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], size = sizeof(floating)
+    if (d <= 1 or X.strides[1] == size) and (n <= 1 or X.strides[0] == d * size):
+        return 0
+    if (n <= 1 or X.strides[0] == size) and X.strides[1] == n * size:
+        return n
+    raise ValueError("X must be C- or F-contiguous")
+
+
+cdef Input _input(const floating[:, :] X, const floating[::1] X_data,
                   const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
-                  const Model *model) noexcept:
+                  const Model *model) except *:
     cdef Input data
     data.x = &X[0, 0] if X.shape[0] > 0 else NULL
+    data.x_col_stride = _column_stride(X)
     data.x_data = &X_data[0] if X_data.shape[0] > 0 else NULL
     data.x_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
     data.x_indptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
@@ -1193,28 +1244,29 @@ cdef void _split_forward(const Layout *lay, const floating *params, const floati
                 share[i * n_out + j] += b2[j]
 
 
-cdef void _split_backward_update(const Layout *lay, const Model *model,
-                                 const Optimizer *opt, floating *params,
-                                 floating *grads, floating *state_1, floating *state_2,
-                                 const floating *x, const Input *csr,
-                                 const Py_ssize_t *rows, Py_ssize_t row_start,
-                                 const floating *hidden,
-                                 floating *hidden_delta, const floating *delta,
-                                 Py_ssize_t n_rows, Py_ssize_t lo, Py_ssize_t hi,
-                                 bint owns_output_bias, double weight_sum,
-                                 double adam_rate, double *sumsq,
-                                 double *sumabs) noexcept nogil:
+cdef PenaltySums _split_backward_update(const Kernel *k, floating *params,
+                                        floating *grads, floating *state_1,
+                                        floating *state_2, const floating *x,
+                                        Py_ssize_t row_start, const floating *hidden,
+                                        floating *hidden_delta, const floating *delta,
+                                        Py_ssize_t n_rows, Py_ssize_t lo, Py_ssize_t hi,
+                                        bint owns_output_bias, double weight_sum,
+                                        double adam_rate) noexcept nogil:
     """Gradients of one part's parameters from the output delta, then their update;
-    sumsq and sumabs receive the part's sum w^2 and sum |w| after it.
+    returns the penalty sums of the part's coefs after it.
 
-    With ``csr`` (sparse input rows, see _split_forward) the part's block of the W1
-    gradient is zero on entry and left zero on return (only the rows of the
-    batch's features are written and cleared).
+    The batch's rows are k.order[row_start:]. Sparse input rows (see
+    _split_forward): the part's block of the W1 gradient is zero on entry and left
+    zero on return (only the rows of the batch's features are written and cleared).
     """
+    cdef const Layout *lay = &k.lay
+    cdef const Model *model = &k.model
+    cdef const Input *csr = &k.data if model.sparse else NULL
+    cdef const Py_ssize_t *rows = k.order
     cdef Py_ssize_t n_in = lay.units[0], n_out = lay.units[2], width = hi - lo
     cdef Py_ssize_t w2 = lay.coef_offset[1] + lo * n_out
     cdef Py_ssize_t b1 = lay.intercept_offset[0] + lo, b2 = lay.intercept_offset[1]
-    cdef double sq, ab
+    cdef PenaltySums sums, part
     _gemm(c'T', c'N', <int> width, <int> n_out, <int> n_rows, <floating> 1.0, hidden,
           <int> width, delta, <int> n_out, <floating> 0.0, grads + w2, <int> n_out)
     if owns_output_bias:
@@ -1234,39 +1286,41 @@ cdef void _split_backward_update(const Layout *lay, const Model *model,
               <int> n_in, hidden_delta, <int> width, <floating> 0.0, grads + n_in * lo,
               <int> width)
     _column_sums(grads + b1, hidden_delta, n_rows, width, False)
-    sumsq[0] = 0.0
-    sumabs[0] = 0.0
-    _update_range(lay, model, params, grads, state_1, state_2, n_in * lo, n_in * hi,
-                  weight_sum, opt, adam_rate, &sq, &ab)
+    sums = _update_range(k, params, grads, state_1, state_2, n_in * lo, n_in * hi,
+                         weight_sum, adam_rate)
     if csr != NULL:
         _clear_csr_rows(csr.x_indices, csr.x_indptr, rows, row_start, n_rows, width,
                         grads + n_in * lo)
-    sumsq[0] += sq
-    sumabs[0] += ab
-    _update_range(lay, model, params, grads, state_1, state_2, w2, w2 + width * n_out,
-                  weight_sum, opt, adam_rate, &sq, &ab)
-    sumsq[0] += sq
-    sumabs[0] += ab
-    _update_range(lay, model, params, grads, state_1, state_2, b1, b1 + width,
-                  weight_sum, opt, adam_rate, &sq, &ab)
+    part = _update_range(k, params, grads, state_1, state_2, w2, w2 + width * n_out,
+                         weight_sum, adam_rate)
+    sums.sumsq += part.sumsq
+    sums.sumabs += part.sumabs
+    # The intercepts: no penalty.
+    _update_range(k, params, grads, state_1, state_2, b1, b1 + width, weight_sum,
+                  adam_rate)
     if owns_output_bias:
-        _update_range(lay, model, params, grads, state_1, state_2, b2, b2 + n_out,
-                      weight_sum, opt, adam_rate, &sq, &ab)
+        _update_range(k, params, grads, state_1, state_2, b2, b2 + n_out, weight_sum,
+                      adam_rate)
+    return sums
 
 
-cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
-                                  const Input *data, const Optimizer *opt,
-                                  floating *params, floating *grads, floating *state_1,
-                                  floating *state_2, floating *work,
-                                  const Py_ssize_t *order, Py_ssize_t n_samples,
-                                  Py_ssize_t batch_size, int n_parts, int n_threads,
+cdef bint _train_epoch_unit_split(const Kernel *k, floating *params, floating *grads,
+                                  floating *state_1, floating *state_2, floating *work,
+                                  Py_ssize_t n_samples, Py_ssize_t batch_size,
                                   double *loss_sum, long long *step) noexcept nogil:
-    """The epoch of train_epoch for one hidden layer, hidden units split in n_parts.
+    """The epoch of train_epoch for one hidden layer, hidden units split in
+    k.n_slices parts.
 
-    n_threads <= n_parts threads share the parts; the arithmetic depends on n_parts
-    only. Returns True if a signal handler raised (the exception is left set; the
-    epoch stops after the batch in progress).
+    k.n_threads <= n_parts threads share the parts; the arithmetic depends on
+    n_parts only. Returns True if a signal handler raised (the exception is left
+    set; the epoch stops after the batch in progress).
     """
+    cdef const Layout *lay = &k.lay
+    cdef const Model *model = &k.model
+    cdef const Input *data = &k.data
+    cdef const Optimizer *opt = &k.opt
+    cdef const Py_ssize_t *order = k.order
+    cdef int n_parts = k.n_slices, n_threads = k.n_threads
     cdef Py_ssize_t n_in = lay.units[0], n_hidden = lay.units[1], n_out = lay.units[2]
     cdef Py_ssize_t width_max = _ceil_div(n_hidden, n_parts)
     cdef Py_ssize_t x_width = 0 if model.sparse else n_in   # gathered rows per part
@@ -1277,8 +1331,7 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
     # Shared between the threads, so arrays (Cython privatises assigned scalars).
     # Each part's penalty sums after its update, per batch parity: a batch reads the
     # previous batch's while a faster thread may already write the current one's.
-    cdef double part_sq[2 * MAX_THREADS]
-    cdef double part_abs[2 * MAX_THREADS]
+    cdef PenaltySums part_sums[2 * MAX_THREADS]
     cdef double result[1]
     cdef Py_ssize_t stop_before[1]
     cdef Py_ssize_t tid, team, p, lo, hi, start, stop, n_rows, batch, i, parity
@@ -1297,9 +1350,8 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
         # The W1 gradient stays zero outside the rows a batch touches.
         memset(grads, 0, n_in * n_hidden * sizeof(floating))
     for p in range(n_parts):
-        part_sq[n_parts + p] = 0.0
-        part_abs[n_parts + p] = 0.0
-    part_abs[n_parts] = _coef_sums(lay, params, &part_sq[n_parts])  # "batch -1"
+        part_sums[n_parts + p] = _sums_of(0.0, 0.0)
+    part_sums[n_parts] = _coef_sums(lay, params)  # "batch -1"
     stop_before[0] = PY_SSIZE_T_MAX
     result[0] = 0.0
 
@@ -1321,8 +1373,7 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                 parity = batch % 2
                 _prefetch_rows(<const floating *> data.y, order, start, stop, n_out)
                 if not model.sparse:
-                    _gather_rows(<const floating *> data.x, order, start, n_rows,
-                                 n_in, x_block)
+                    _gather_rows(data, order, start, n_rows, n_in, x_block)
                 p = tid
                 while p < n_parts:
                     lo = _unit_start(n_hidden, n_parts, p)
@@ -1351,10 +1402,10 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                 sumsq = 0.0
                 sumabs = 0.0
                 for p in range(n_parts):
-                    sumsq = sumsq + part_sq[(1 - parity) * n_parts + p]
-                    sumabs = sumabs + part_abs[(1 - parity) * n_parts + p]
-                batch_loss = batch_loss / weight_sum + _penalty(model, sumsq, sumabs,
-                                                                weight_sum)
+                    sumsq = sumsq + part_sums[(1 - parity) * n_parts + p].sumsq
+                    sumabs = sumabs + part_sums[(1 - parity) * n_parts + p].sumabs
+                batch_loss = batch_loss / weight_sum + _penalty(
+                    model, _sums_of(sumsq, sumabs), weight_sum)
                 if tid == 0:
                     result[0] = result[0] + batch_loss * n_rows
                 adam_rate = 0.0
@@ -1365,13 +1416,11 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                 while p < n_parts:
                     lo = _unit_start(n_hidden, n_parts, p)
                     hi = _unit_start(n_hidden, n_parts, p + 1)
-                    _split_backward_update(
-                        lay, model, opt, params, grads, state_1, state_2, x_block,
-                        csr, order, start,
+                    part_sums[parity * n_parts + p] = _split_backward_update(
+                        k, params, grads, state_1, state_2, x_block, start,
                         work + p * part_work + batch_size * x_width,
                         work + p * part_work + batch_size * (x_width + width_max),
-                        out, n_rows, lo, hi, p == 0, weight_sum, adam_rate,
-                        &part_sq[parity * n_parts + p], &part_abs[parity * n_parts + p])
+                        out, n_rows, lo, hi, p == 0, weight_sum, adam_rate)
                     p = p + team
                 start = stop
                 batch = batch + 1
@@ -1396,11 +1445,11 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 floating[::1] state_1, floating[::1] state_2,
                 floating[::1] work,
                 const Py_ssize_t[::1] units, Model model, Optimizer opt,
-                const floating[:, ::1] X, const floating[::1] X_data,
+                const floating[:, :] X, const floating[::1] X_data,
                 const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size, int n_slices,
-                int n_threads, bint split_units=False):
+                int n_threads, long long[::1] step_out, bint split_units=False):
     """Train one epoch of mini-batch gradient descent, in place, without the GIL.
 
     Batches are consecutive slices of ``order`` (the last one may be smaller).
@@ -1429,6 +1478,10 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     batch_size : rows per batch.
     n_slices : row slices per batch (fixes the arithmetic).
     n_threads : OpenMP threads sharing the slices (1: the calling thread only).
+    step_out : one int64: receives adam's time step after the last batch taken,
+        also when a signal handler (Ctrl-C) stops the epoch early and its exception
+        propagates: the parameters then hold the batches taken so far, and
+        ``step_out`` says how many (``opt["step"]`` + batches).
     split_units : for one hidden layer only: n_slices parts own the hidden units
         instead of rows of the batch (see _train_epoch_unit_split); ``work`` then
         holds ``unit_split_workspace_size(units, batch_size, n_slices)`` elements.
@@ -1438,56 +1491,58 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     loss_sum : float
         Sum over batches of (batch loss including the penalty) x (batch rows),
         as scikit-learn accumulates it.
-    step : int
-        Adam's time step after the epoch.
     """
-    cdef Py_ssize_t coef_offset[MAX_LAYERS]
-    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef double part_loss[MAX_THREADS]
-    cdef double part_sq[MAX_THREADS]
-    cdef double part_abs[MAX_THREADS]
-    cdef Layout lay
-    _fill_layout(&lay, units, coef_offset, intercept_offset, n_slices, n_threads)
-    cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
+    cdef PenaltySums part_sums[MAX_THREADS]
+    cdef Kernel k
+    cdef Py_ssize_t[::1] offsets = _offsets_for(units)
+    cdef Py_ssize_t capacity = _ceil_div(batch_size, max(1, n_slices))
+    _fill_layout(&k.lay, units, offsets, capacity, model.sparse, n_slices, n_threads)
+    k.model = model
+    k.opt = opt
+    k.data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
+    k.order = &order[0] if order.shape[0] > 0 else NULL
+    k.thread_work = _workspace_size(units, capacity, model.sparse)
+    k.n_slices = n_slices
+    k.n_threads = n_threads
 
-    cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
-    cdef Py_ssize_t capacity = _ceil_div(batch_size, n_slices)
-    cdef Py_ssize_t thread_work = _workspace_size(units, capacity, model.sparse)
+    cdef Py_ssize_t n_samples = order.shape[0], n_params = k.lay.n_params
     cdef Py_ssize_t n_first = units[0] * units[1]   # W1's coefs: [0, n_first)
     # Sparse X: the W1 part is summed and cleared by rows (_move_csr_rows) or
     # densely, as _clear_by_rows decides per batch; sum_from is where the dense
     # sum of the private gradients starts.
     cdef Py_ssize_t sum_from = 0
     cdef bint by_rows = False, dense_clear = False
-    cdef bint interrupted
+    cdef bint interrupted = False
+    if step_out.shape[0] != 1:
+        raise ValueError("step_out must hold one value")
     if not 1 <= batch_size <= n_samples:
         raise ValueError(f"batch_size must be in [1, {n_samples}], got {batch_size}")
     if (params.shape[0] != n_params or grads.shape[0] != n_params
             or state_1.shape[0] != n_params
             or state_2.shape[0] != (n_params if opt.solver == SOLVER_ADAM else 1)):
         raise ValueError("params, grads and the optimizer state do not fit the network")
-    cdef floating *extra_grads = &work[0] + n_slices * thread_work
-    cdef Py_ssize_t start, stop, n_rows, i, t, chunk, n_active, lo, hi, batch_index = 0
-    cdef Py_ssize_t param_chunk = _ceil_div(n_params, n_slices)
+    cdef Py_ssize_t start, stop, n_rows, t, chunk, n_active, batch_index = 0
     cdef double loss_sum = 0.0, batch_loss, weight_sum, adam_rate = 0.0
-    cdef double sumsq, sumabs
+    cdef PenaltySums sums
     cdef long long step = opt.step
     if split_units:
-        if lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
+        if k.lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
             raise ValueError("split_units needs one hidden layer of >= n_slices units")
         if work.shape[0] < _unit_split_workspace_size(units, batch_size, n_slices,
                                                       model.sparse):
             raise ValueError("work is too small")
         with nogil:
             interrupted = _train_epoch_unit_split(
-                &lay, &model, &data, &opt, &params[0], &grads[0], &state_1[0],
-                &state_2[0], &work[0], &order[0], n_samples, batch_size, n_slices,
-                n_threads, &loss_sum, &step)
+                &k, &params[0], &grads[0], &state_1[0], &state_2[0], &work[0],
+                n_samples, batch_size, &loss_sum, &step)
+        step_out[0] = step
         if interrupted:
             _raise_pending()
-        return loss_sum, step
+        return loss_sum
     if work.shape[0] < workspace_size(units, capacity, n_slices, model.sparse):
         raise ValueError("work is too small")
+    cdef floating *extra_grads = &work[0] + n_slices * k.thread_work
 
     with nogil:
         if model.sparse:
@@ -1496,7 +1551,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             memset(&grads[0], 0, n_first * sizeof(floating))
             for t in range(n_slices - 1):
                 memset(extra_grads + t * n_params, 0, n_first * sizeof(floating))
-        sumabs = _coef_sums(&lay, &params[0], &sumsq)
+        sums = _coef_sums(&k.lay, &params[0])
         start = 0
         while start < n_samples:
             stop = min(start + batch_size, n_samples)
@@ -1504,107 +1559,129 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             chunk = _ceil_div(n_rows, n_slices)
             n_active = _ceil_div(n_rows, chunk)
             if model.sparse:
-                by_rows = _clear_by_rows(data.x_indptr, &order[0], start, stop,
+                by_rows = _clear_by_rows(k.data.x_indptr, k.order, start, stop,
                                          units[1], n_first, sizeof(floating))
                 dense_clear = not by_rows
                 sum_from = n_first if by_rows else 0
             if n_active == 1:
-                batch_loss = _slice_gradient(&lay, &model, &data, &params[0], &grads[0],
-                                             &work[0], capacity, &order[0], start,
-                                             n_rows, False)
+                batch_loss = _slice_gradient(&k, &params[0], &grads[0], &work[0],
+                                             k.order, start, n_rows, False)
             else:
+                # One body, run by the calling thread alone or by the team (an
+                # OpenMP region costs more than a small batch's slice).
                 if n_threads == 1:
                     for t in range(n_active):
-                        part_loss[t] = _slice_gradient(
-                            &lay, &model, &data, &params[0],
-                            &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
-                            &work[0] + t * thread_work, capacity, &order[0],
-                            start + t * chunk, min(chunk, n_rows - t * chunk), False)
+                        part_loss[t] = _batch_slice_gradient(
+                            &k, &params[0], &grads[0], extra_grads, &work[0], t, start,
+                            chunk, n_rows)
                 else:
                     for t in prange(n_active, num_threads=min(n_threads, n_active),
                                     schedule="static"):
-                        part_loss[t] = _slice_gradient(
-                            &lay, &model, &data, &params[0],
-                            &grads[0] if t == 0 else extra_grads + (t - 1) * n_params,
-                            &work[0] + t * thread_work, capacity, &order[0],
-                            start + t * chunk, min(chunk, n_rows - t * chunk), False)
+                        part_loss[t] = _batch_slice_gradient(
+                            &k, &params[0], &grads[0], extra_grads, &work[0], t, start,
+                            chunk, n_rows)
                 batch_loss = 0.0
                 for t in range(n_active):
                     batch_loss = batch_loss + part_loss[t]
                 if by_rows:
                     for t in range(1, n_active):
-                        _move_csr_rows(data.x_indices, data.x_indptr, &order[0],
+                        _move_csr_rows(k.data.x_indices, k.data.x_indptr, k.order,
                                        start + t * chunk, min(chunk, n_rows - t * chunk),
                                        units[1], &grads[0],
                                        extra_grads + (t - 1) * n_params)
-            weight_sum = _batch_weight_sum(<const floating *> data.sample_weight,
-                                           &order[0], start, stop)
+            weight_sum = _batch_weight_sum(<const floating *> k.data.sample_weight,
+                                           k.order, start, stop)
             # The batch loss seen by scikit-learn: data term plus the penalty of the
-            # weights used for this batch (sumsq, sumabs are kept current below).
-            batch_loss = batch_loss / weight_sum + _penalty(&model, sumsq, sumabs,
-                                                            weight_sum)
+            # weights used for this batch (sums is kept current below).
+            batch_loss = batch_loss / weight_sum + _penalty(&k.model, sums, weight_sum)
             loss_sum += batch_loss * n_rows
             if opt.solver == SOLVER_ADAM:
                 step += 1
-                adam_rate = _adam_rate(&opt, step)
+                adam_rate = _adam_rate(&k.opt, step)
             if n_active == 1:
-                _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
-                              &state_2[0], 0, n_params, weight_sum, &opt, adam_rate,
-                              &sumsq, &sumabs)
+                sums = _update_range(&k, &params[0], &grads[0], &state_1[0],
+                                     &state_2[0], 0, n_params, weight_sum, adam_rate)
                 if dense_clear:
                     memset(&grads[0], 0, n_first * sizeof(floating))
             elif n_threads == 1:
                 for t in range(n_slices):
-                    lo = min(t * param_chunk, n_params)
-                    hi = min(lo + param_chunk, n_params)
-                    if dense_clear:
-                        _sum_and_clear_gradients(&grads[0], extra_grads, n_params,
-                                                 n_active - 1, lo,
-                                                 max(lo, min(hi, n_first)))
-                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1,
-                                   max(lo, max(sum_from, n_first if dense_clear else 0)),
-                                   max(hi, max(sum_from, n_first if dense_clear else 0)))
-                    _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
-                                  &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
-                                  &part_sq[t], &part_abs[t])
-                    if dense_clear and lo < n_first:
-                        memset(&grads[0] + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
+                    part_sums[t] = _batch_range_update(
+                        &k, &params[0], &grads[0], extra_grads, &state_1[0],
+                        &state_2[0], t, n_active, sum_from, dense_clear, weight_sum,
+                        adam_rate)
             else:
                 for t in prange(n_slices, num_threads=n_threads, schedule="static"):
-                    lo = min(t * param_chunk, n_params)
-                    hi = min(lo + param_chunk, n_params)
-                    if dense_clear:
-                        _sum_and_clear_gradients(&grads[0], extra_grads, n_params,
-                                                 n_active - 1, lo,
-                                                 max(lo, min(hi, n_first)))
-                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1,
-                                   max(lo, max(sum_from, n_first if dense_clear else 0)),
-                                   max(hi, max(sum_from, n_first if dense_clear else 0)))
-                    _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
-                                  &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
-                                  &part_sq[t], &part_abs[t])
-                    if dense_clear and lo < n_first:
-                        memset(&grads[0] + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
+                    part_sums[t] = _batch_range_update(
+                        &k, &params[0], &grads[0], extra_grads, &state_1[0],
+                        &state_2[0], t, n_active, sum_from, dense_clear, weight_sum,
+                        adam_rate)
             if by_rows:
-                _clear_csr_rows(data.x_indices, data.x_indptr, &order[0], start, n_rows,
-                                units[1], &grads[0])
+                _clear_csr_rows(k.data.x_indices, k.data.x_indptr, k.order, start,
+                                n_rows, units[1], &grads[0])
             if n_active > 1:
-                sumsq = 0.0
-                sumabs = 0.0
+                sums.sumsq = 0.0
+                sums.sumabs = 0.0
                 for t in range(n_slices):
-                    sumsq = sumsq + part_sq[t]
-                    sumabs = sumabs + part_abs[t]
+                    sums.sumsq = sums.sumsq + part_sums[t].sumsq
+                    sums.sumabs = sums.sumabs + part_sums[t].sumabs
             start = stop
             batch_index += 1
             if batch_index % SIGNAL_CHECK_INTERVAL == 0:
+                # Ctrl-C: stop after this batch, report the steps taken, then raise.
                 with gil:
-                    PyErr_CheckSignals()
-    return loss_sum, step
+                    interrupted = _check_signals_keep_error() < 0
+                if interrupted:
+                    break
+    step_out[0] = step
+    if interrupted:
+        _raise_pending()
+    return loss_sum
+
+
+cdef inline double _batch_slice_gradient(const Kernel *k, const floating *params,
+                                         floating *grads, floating *extra_grads,
+                                         floating *work, Py_ssize_t t,
+                                         Py_ssize_t start, Py_ssize_t chunk,
+                                         Py_ssize_t n_rows) noexcept nogil:
+    """Row slice t of the batch k.order[start:start + n_rows]: its raw gradient into
+    its own buffer (grads for slice 0), its weighted data loss returned."""
+    return _slice_gradient(
+        k, params, grads if t == 0 else extra_grads + (t - 1) * k.lay.n_params,
+        work + t * k.thread_work, k.order, start + t * chunk,
+        min(chunk, n_rows - t * chunk), False)
+
+
+cdef PenaltySums _batch_range_update(const Kernel *k, floating *params, floating *grads,
+                                     floating *extra_grads, floating *state_1,
+                                     floating *state_2, Py_ssize_t t,
+                                     Py_ssize_t n_active, Py_ssize_t sum_from,
+                                     bint dense_clear, double weight_sum,
+                                     double adam_rate) noexcept nogil:
+    """Parameter range t of k.n_slices after a sliced batch: the slices' gradients
+    summed in slice order, the optimizer step, and (sparse batches cleared densely)
+    the W1 part of the gradients zeroed again. Returns the range's penalty sums."""
+    cdef Py_ssize_t n_params = k.lay.n_params
+    cdef Py_ssize_t n_first = k.lay.units[0] * k.lay.units[1]
+    cdef Py_ssize_t param_chunk = _ceil_div(n_params, k.n_slices)
+    cdef Py_ssize_t lo = min(t * param_chunk, n_params)
+    cdef Py_ssize_t hi = min(lo + param_chunk, n_params)
+    cdef PenaltySums sums
+    if dense_clear:
+        _sum_and_clear_gradients(grads, extra_grads, n_params, n_active - 1, lo,
+                                 max(lo, min(hi, n_first)))
+    _sum_gradients(grads, extra_grads, n_params, n_active - 1,
+                   max(lo, max(sum_from, n_first if dense_clear else 0)),
+                   max(hi, max(sum_from, n_first if dense_clear else 0)))
+    sums = _update_range(k, params, grads, state_1, state_2, lo, hi, weight_sum,
+                         adam_rate)
+    if dense_clear and lo < n_first:
+        memset(grads + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
+    return sums
 
 
 def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
                   const Py_ssize_t[::1] units, Model model,
-                  const floating[:, ::1] X, const floating[::1] X_data,
+                  const floating[:, :] X, const floating[::1] X_data,
                   const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight,
                   Py_ssize_t block_rows, int n_parts, int n_threads):
@@ -1623,21 +1700,33 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     (``penalty_per_batch``) and alpha / 2 ||coefs||^2 otherwise; the loss is
     returned. The L1 term is refused: it is not differentiable.
     """
-    cdef Py_ssize_t coef_offset[MAX_LAYERS]
-    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
     cdef double part_loss[MAX_THREADS]
-    cdef Layout lay
+    cdef Kernel k
+    cdef Py_ssize_t[::1] offsets = _offsets_for(units)
     if model.l1 != 0:
         raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
-    _fill_layout(&lay, units, coef_offset, intercept_offset, n_parts, n_threads)
-    cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
+    _fill_layout(&k.lay, units, offsets, block_rows, model.sparse, n_parts, n_threads)
+    _check_rows(&k.lay, &model, X, X_indptr, Y.shape[0], block_rows)
+    if Y.shape[1] != units[units.shape[0] - 1] or (
+            model.has_weights and sample_weight.shape[0] != Y.shape[0]):
+        raise ValueError("Y or sample_weight do not fit the network and X")
+    k.model = model
+    k.data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
+    k.order = NULL
+    k.thread_work = _workspace_size(units, block_rows, model.sparse)
+    k.n_slices = n_parts
+    k.n_threads = n_threads
 
-    cdef Py_ssize_t n_samples = Y.shape[0], n_params = lay.n_params
-    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows, model.sparse)
-    cdef floating *extra_grads = &work[0] + n_parts * thread_work
+    cdef Py_ssize_t n_samples = Y.shape[0], n_params = k.lay.n_params
+    if params.shape[0] != n_params or grads.shape[0] != n_params:
+        raise ValueError("params and grads do not fit the network")
+    if work.shape[0] < workspace_size(units, block_rows, n_parts, model.sparse):
+        raise ValueError("work is too small")
+    cdef floating *extra_grads = &work[0] + n_parts * k.thread_work
     cdef Py_ssize_t part = _ceil_div(n_samples, n_parts)
-    cdef Py_ssize_t t, k, lo, hi, start, stop
-    cdef double data_loss = 0.0, weight_sum = 0.0, sumsq, a
+    cdef Py_ssize_t t, i, lo, hi, start, stop
+    cdef double data_loss = 0.0, weight_sum = 0.0, a
+    cdef PenaltySums sums
     cdef floating sw
     cdef floating *g
 
@@ -1652,33 +1741,50 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
             while start < hi:
                 stop = min(start + block_rows, hi)
                 part_loss[t] += _slice_gradient(
-                    &lay, &model, &data, &params[0], g, &work[0] + t * thread_work,
-                    block_rows, NULL, start, stop - start, True)
+                    &k, &params[0], g, &work[0] + t * k.thread_work, NULL, start,
+                    stop - start, True)
                 start = stop
         _sum_gradients(&grads[0], extra_grads, n_params, n_parts - 1, 0, n_params)
         for t in range(n_parts):
             data_loss = data_loss + part_loss[t]
         if model.has_weights:
-            for k in range(n_samples):
-                weight_sum += sample_weight[k]
+            for i in range(n_samples):
+                weight_sum += sample_weight[i]
         else:
             weight_sum = n_samples
         sw = weight_sum
         a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
-        _coef_sums(&lay, &params[0], &sumsq)
-        for k in range(n_params):
-            if k < lay.n_coefs:
-                grads[k] = (grads[k] + <floating> a * params[k]) / sw
+        sums = _coef_sums(&k.lay, &params[0])
+        sums.sumabs = 0.0   # no L1 term here (refused above)
+        for i in range(n_params):
+            if i < k.lay.n_coefs:
+                grads[i] = (grads[i] + <floating> a * params[i]) / sw
             elif model.fit_intercept:
-                grads[k] = grads[k] / sw
+                grads[i] = grads[i] / sw
             else:
-                grads[k] = 0
-    return data_loss / weight_sum + _penalty(&model, sumsq, 0.0, weight_sum)
+                grads[i] = 0
+    return data_loss / weight_sum + _penalty(&model, sums, weight_sum)
+
+
+cdef int _check_rows(const Layout *lay, const Model *model, const floating[:, :] X,
+                     const Py_ssize_t[::1] X_indptr, Py_ssize_t n_samples,
+                     Py_ssize_t block_rows) except -1:
+    """The checks loss_gradient and forward share: X (dense or CSR) holds n_samples
+    rows of units[0] features, and blocks hold at least one row."""
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    if model.sparse:
+        if X_indptr.shape[0] != n_samples + 1:
+            raise ValueError("X_indptr does not fit the number of rows")
+    elif X.shape[0] != n_samples or X.shape[1] != lay.units[0]:
+        raise ValueError(f"X has shape ({X.shape[0]}, {X.shape[1]}), expected "
+                         f"({n_samples}, {lay.units[0]})")
+    return 0
 
 
 def forward(const floating[::1] params, floating[::1] work,
             const Py_ssize_t[::1] units, Model model,
-            const floating[:, ::1] X, const floating[::1] X_data,
+            const floating[:, :] X, const floating[::1] X_data,
             const Py_ssize_t[::1] X_indices, const Py_ssize_t[::1] X_indptr,
             floating[:, ::1] out, Py_ssize_t block_rows, int n_threads):
     """out := network output for every row of X, in blocks, without the GIL.
@@ -1686,45 +1792,59 @@ def forward(const floating[::1] params, floating[::1] work,
     Blocks of ``block_rows`` rows are shared among n_threads threads; ``work``
     holds ``workspace_size(units, block_rows, n_threads)`` elements.
     """
-    cdef Py_ssize_t coef_offset[MAX_LAYERS]
-    cdef Py_ssize_t intercept_offset[MAX_LAYERS]
-    cdef Layout lay
+    cdef Kernel k
+    cdef Py_ssize_t[::1] offsets = _offsets_for(units)
     # Blocks are independent: any thread may take any block.
-    _fill_layout(&lay, units, coef_offset, intercept_offset, MAX_THREADS, n_threads)
+    _fill_layout(&k.lay, units, offsets, block_rows, model.sparse, MAX_THREADS,
+                 n_threads)
     cdef Py_ssize_t n_samples = out.shape[0]
+    _check_rows(&k.lay, &model, X, X_indptr, n_samples, block_rows)
+    if out.shape[1] != units[units.shape[0] - 1]:
+        raise ValueError("out does not fit the network")
+    if params.shape[0] != k.lay.n_params:
+        raise ValueError("params do not fit the network")
+    k.model = model
+    k.data.x = &X[0, 0] if X.shape[0] > 0 else NULL
+    k.data.x_col_stride = _column_stride(X)
+    k.data.x_data = &X_data[0] if X_data.shape[0] > 0 else NULL
+    k.data.x_indices = &X_indices[0] if X_indices.shape[0] > 0 else NULL
+    k.data.x_indptr = &X_indptr[0] if X_indptr.shape[0] > 0 else NULL
+    k.data.y = NULL
+    k.data.sample_weight = NULL
+    k.order = NULL
+    k.thread_work = _workspace_size(units, block_rows, model.sparse)
+    k.n_slices = MAX_THREADS
+    k.n_threads = n_threads
     cdef Py_ssize_t n_blocks = _ceil_div(n_samples, block_rows)
-    cdef Py_ssize_t thread_work = _workspace_size(units, block_rows, model.sparse)
     cdef Py_ssize_t b
-    if work.shape[0] < n_threads * thread_work:
+    if work.shape[0] < n_threads * k.thread_work:
         raise ValueError("work is too small")
+    if n_samples == 0:
+        return
     with nogil:
         for b in prange(n_blocks, num_threads=n_threads, schedule="static"):
-            _forward_block(&lay, &model, &params[0], &X[0, 0] if X.shape[0] > 0 else NULL,
-                           &X_data[0] if X_data.shape[0] > 0 else NULL,
-                           &X_indices[0] if X_indices.shape[0] > 0 else NULL,
-                           &X_indptr[0] if X_indptr.shape[0] > 0 else NULL,
-                           &work[0] + threadid() * thread_work, block_rows,
+            _forward_block(&k, &params[0], &work[0] + threadid() * k.thread_work,
                            b * block_rows, min(block_rows, n_samples - b * block_rows),
                            &out[0, 0])
 
 
-cdef void _forward_block(const Layout *lay, const Model *model, const floating *params,
-                         const floating *x, const floating *x_data,
-                         const Py_ssize_t *x_indices, const Py_ssize_t *x_indptr,
-                         floating *work, Py_ssize_t capacity, Py_ssize_t row_start,
-                         Py_ssize_t n_rows, floating *out) noexcept nogil:
+cdef void _forward_block(const Kernel *k, const floating *params, floating *work,
+                         Py_ssize_t row_start, Py_ssize_t n_rows,
+                         floating *out) noexcept nogil:
     """Output rows row_start .. row_start + n_rows - 1 of the network into out."""
-    cdef floating *acts[MAX_LAYERS + 1]
-    cdef floating *deltas[MAX_LAYERS + 1]
-    cdef floating *x_block
-    cdef const floating *inp
+    cdef const Layout *lay = &k.lay
+    cdef const Model *model = &k.model
+    cdef const floating *inp = NULL
     cdef Py_ssize_t n_out = lay.units[lay.n_layers]
-    cdef Input csr
-    csr.x_data = x_data
-    csr.x_indices = x_indices
-    csr.x_indptr = x_indptr
-    _split_workspace(lay, work, capacity, model.sparse, &x_block, acts, deltas)
-    inp = NULL if model.sparse else x + row_start * lay.units[0]
-    _forward(lay, params, inp, &csr if model.sparse else NULL, NULL, row_start, acts,
+    if model.sparse:
+        pass
+    elif k.data.x_col_stride != 0:
+        _gather_rows(&k.data, <const Py_ssize_t *> NULL, row_start, n_rows,
+                     lay.units[0], _acts(lay, work, 0))
+        inp = _acts(lay, work, 0)
+    else:
+        inp = <const floating *> k.data.x + row_start * lay.units[0]
+    _forward(lay, params, inp, &k.data if model.sparse else NULL, NULL, row_start, work,
              n_rows, model.hidden_activation, model.output_activation)
-    memcpy(out + row_start * n_out, acts[lay.n_layers], n_rows * n_out * sizeof(floating))
+    memcpy(out + row_start * n_out, _acts(lay, work, lay.n_layers),
+           n_rows * n_out * sizeof(floating))

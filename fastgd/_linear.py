@@ -686,7 +686,7 @@ default=None
                 FutureWarning,
             )
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32], order="C",
+                             dtype=[np.float64, np.float32],
                              ensure_all_finite=False)
         check_finite(X, self)
         check_classification_targets(y)
@@ -1021,7 +1021,7 @@ default=None
             )
         C, l1_share = self._resolve_penalty()
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32], order="C", reset=first,
+                             dtype=[np.float64, np.float32], reset=first,
                              ensure_all_finite=False)
         check_finite(X, self)
         check_classification_targets(y)
@@ -1360,7 +1360,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
             )
         _reject_text(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32], order="C",
+                             dtype=[np.float64, np.float32],
                              y_numeric=True, multi_output=True, reset=reset,
                              ensure_all_finite=False)
         check_finite(X, self)

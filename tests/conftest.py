@@ -1,5 +1,27 @@
 """Helpers shared by the test modules (import them: ``from conftest import ...``)."""
 
+import importlib
+import os
+
+import pytest
+
+
+def testing_kernels(build="baseline"):
+    """fastgd._kernels_testing (or its AVX2 twin for ``build="avx2"``): the kernels
+    plus their test-only entry points, built with FASTGD_TEST_KERNELS=1 only.
+
+    Missing, the calling test is skipped - or fails where FASTGD_TEST_KERNELS=1 says
+    they were built (.ci/run), so CI never skips these tests silently.
+    """
+    name = {"baseline": "fastgd._kernels_testing",
+            "avx2": "fastgd._kernels_avx2_testing"}[build]
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if os.environ.get("FASTGD_TEST_KERNELS", "0") not in ("", "0"):
+            raise
+        pytest.skip(f"{name} is not built (build with FASTGD_TEST_KERNELS=1)")
+
 
 def outputs(est, X):
     """What a fitted estimator says about X: predictions (and probabilities)."""

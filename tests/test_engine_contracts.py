@@ -14,12 +14,84 @@ from fastgd import MLPClassifier, MLPRegressor, _engine, _threads
 from fastgd._engine import KernelData, block_rows
 
 
-def test_c_contiguous_input_is_not_copied():
+def test_contiguous_input_is_not_copied():
     X = np.random.RandomState(0).normal(size=(50, 4)).astype(np.float32)
     assert np.shares_memory(KernelData(X, np.float32).X, X)
-    # Fortran order or another dtype need one copy, made once.
-    assert not np.shares_memory(KernelData(np.asfortranarray(X), np.float32).X, X)
+    F = np.asfortranarray(X)
+    assert np.shares_memory(KernelData(F, np.float32).X, F)  # rows gathered in-kernel
+    # Another dtype, or neither C nor F order, needs one copy, made once.
     assert KernelData(X, np.float64).X.dtype == np.float64
+    assert not np.shares_memory(KernelData(X[:, ::2], np.float32).X, X)
+
+
+@pytest.mark.parametrize("slices", [1, 2])
+@pytest.mark.parametrize("units, batch", [((20, 3), 64), ((20, 30, 3), 64),
+                                          ((20, 128, 3), 64), ((50, 128, 3), 32),
+                                          ((20, 9, 7, 3), 64)])
+def test_column_major_input_is_bit_identical(monkeypatch, units, batch, slices):
+    """F-ordered X: the kernels gather its rows by a strided copy, so training (row
+    slices and, for one wide hidden layer, unit parts), the full-batch gradient and
+    prediction give exactly the C-ordered results."""
+    # With 2 slices, (20, 128, 3) at batch 64 runs two row slices and (50, 128, 3)
+    # at batch 32 two unit parts (see _threads.splits_units).
+    monkeypatch.setenv("FASTGD_NUM_THREADS", str(slices))
+    monkeypatch.setenv("FASTGD_MAX_SLICES", str(slices))
+    monkeypatch.setattr(_threads, "idle_cores", lambda: 2)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, units[0]))
+    Y = np.eye(units[-1])[rng.randint(units[-1], size=300)]
+    sw = rng.uniform(0.5, 2.0, size=300)
+    n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+    params = 0.1 * rng.normal(size=n_params)
+    order = rng.permutation(300)
+    results = []
+    for x in (X, np.asfortranarray(X)):
+        data = KernelData(x, np.float64, Y, sw)
+        net = _engine.Network(units, "relu", "softmax", params.copy())
+        opt = _engine.Optimizer("adam", n_params, np.float64, 1e-2)
+        loss = net.train_epoch(data, "log_loss", 1e-3, opt, order, batch)
+        full = net.loss_gradient(data, "log_loss", 1e-3)
+        results.append((loss, full, net.params.copy(), net.grads.copy(),
+                        net.predict(KernelData(x, np.float64))))
+    for c_order, f_order in zip(*results):
+        np.testing.assert_array_equal(c_order, f_order)
+
+
+def test_dataframe_trains_without_a_copy_of_x():
+    """pandas' to_numpy() is column-major: an MLP fit (and a mini-batch linear fit)
+    on a DataFrame equals the fit on the C-ordered array, and needs far less extra
+    memory than a copy of X (tracemalloc sees numpy's allocations)."""
+    import tracemalloc
+
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40_000, 20)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * rng.normal(size=len(X)) > 0).astype(int)
+    df = pd.DataFrame(X)
+    assert df.to_numpy().flags.f_contiguous
+    for make in (lambda: MLPClassifier(hidden_layer_sizes=(16,), max_iter=2,
+                                       random_state=0),
+                 lambda: _linear_sgd()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ref = make().fit(X, y)
+            tracemalloc.start()
+            est = make().fit(df, y)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        for a, b in zip(_weights(ref), _weights(est)):
+            np.testing.assert_array_equal(a, b)
+        assert peak < 0.5 * X.nbytes, (peak, X.nbytes)
+
+
+def _linear_sgd():
+    from fastgd import LogisticRegression
+
+    return LogisticRegression(solver="sgd", max_iter=2, random_state=0)
+
+
+def _weights(est):
+    return est.coefs_ if hasattr(est, "coefs_") else [est.coef_, est.intercept_]
 
 
 def test_prediction_blocks_are_bounded():
@@ -111,6 +183,64 @@ def test_ctrl_c_in_a_unit_split_epoch(monkeypatch):
     timer.cancel()
     assert time.perf_counter() - start < 2
     np.testing.assert_array_equal(net.params, params)
+
+
+@pytest.mark.parametrize("unit_split", [False, True])
+def test_adam_step_after_ctrl_c(monkeypatch, unit_split):
+    """Ctrl-C part way through an epoch: the optimizer's step counts the batches
+    the kernel took, so the weights, moments and step equal those of an
+    uninterrupted run of that many batches, and resuming continues it exactly."""
+    units = (50, 128, 2)
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(512, 50))
+    Y = np.eye(2)[rng.randint(2, size=512)]
+    params = 0.1 * rng.normal(size=50 * 128 + 128 * 2 + 128 + 2)
+    data = KernelData(X, np.float64, Y)
+    slices = 2 if unit_split else 1
+    monkeypatch.setenv("FASTGD_NUM_THREADS", str(slices))
+    monkeypatch.setenv("FASTGD_MAX_SLICES", str(slices))
+    monkeypatch.setattr(_threads, "idle_cores", lambda: 2)
+    assert _threads.splits_units(units, 32, _threads.slices_for(units, 32)) == unit_split
+
+    def fresh():
+        return (_engine.Network(units, "relu", "softmax", params.copy()),
+                _engine.Optimizer("adam", params.size, np.float64, 1e-3))
+
+    order = np.tile(np.arange(512), 20_000)   # 320,000 batches of 32: seconds of work
+    net, opt = fresh()
+    timer = threading.Timer(0.3, lambda: _thread.interrupt_main(signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        net.train_epoch(data, "log_loss", 1e-4, opt, order, 32)
+    timer.cancel()
+    taken = opt.step
+    assert 0 < taken < order.size // 32
+    ref_net, ref_opt = fresh()
+    ref_net.train_epoch(data, "log_loss", 1e-4, ref_opt, order[: taken * 32], 32)
+    assert ref_opt.step == taken
+    for got, want in [(net.params, ref_net.params), (opt.state_1, ref_opt.state_1),
+                      (opt.state_2, ref_opt.state_2)]:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    # Resuming uses the bias correction of step taken + 1, ...
+    rest = np.arange(512)
+    net.train_epoch(data, "log_loss", 1e-4, opt, rest, 32)
+    ref_net.train_epoch(data, "log_loss", 1e-4, ref_opt, rest, 32)
+    assert opt.step == ref_opt.step == taken + 16
+    np.testing.assert_allclose(net.params, ref_net.params, rtol=0, atol=1e-12)
+
+
+def test_partial_fit_after_ctrl_c_keeps_adam_step():
+    """An interrupted partial_fit leaves the estimator's optimizer at the step of
+    the batches it took (before the fix: 0, a fresh bias correction next time)."""
+    X, y = _big_problem(n=400000, d=20)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), batch_size=1, random_state=0)
+    timer = threading.Timer(0.5, lambda: _thread.interrupt_main(signal.SIGINT))
+    timer.start()
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        clf.partial_fit(X, y, classes=[0, 1])
+    timer.cancel()
+    assert 0 < clf._optimizer.step < X.shape[0]
+    assert all(np.isfinite(c).all() for c in clf.coefs_)
 
 
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])

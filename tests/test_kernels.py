@@ -6,6 +6,7 @@ import scipy.sparse as sp
 
 from fastgd import _build, _engine, _threads
 from fastgd._engine import KernelData, Network, Optimizer, Penalty, model_spec, unpack
+from conftest import testing_kernels
 
 KERNEL_BUILDS = _build.available_kernel_builds()
 
@@ -15,6 +16,12 @@ def kernels(request, monkeypatch):
     """Every test here runs against each compiled build this CPU can run."""
     monkeypatch.setattr(_engine, "_kernels", KERNEL_BUILDS[request.param])
     return KERNEL_BUILDS[request.param]
+
+
+@pytest.fixture
+def testing(kernels):
+    """The test-only entry points compiled as ``kernels`` is (see conftest)."""
+    return testing_kernels("avx2" if kernels.built_for_avx2() else "baseline")
 
 # (output activation, loss) pairs the estimators use.
 OUTPUTS = [
@@ -460,7 +467,7 @@ def test_unit_split_reference_steps():
             net.params, net.grads, optimizer.state_1, optimizer.state_2, work,
             np.array(units, dtype=np.intp), spec, optimizer.kernel_spec(),
             *data.x_args(), data.Y, data.sample_weight, order, 20, 2, 2,
-            split_units=True)
+            np.zeros(1, dtype=np.int64), split_units=True)
         np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -472,7 +479,7 @@ def test_unit_split_rejects_bad_calls():
     opt = Optimizer("sgd", params.size, np.float64, 0.1)
     args = (params.copy(), np.empty_like(params), opt.state_1, opt.state_2,
             np.empty(100_000), units, spec, opt.kernel_spec(), *data.x_args(), data.Y,
-            data.sample_weight, np.arange(30), 10, 2, 2)
+            data.sample_weight, np.arange(30), 10, 2, 2, np.zeros(1, dtype=np.int64))
     with pytest.raises(ValueError, match="one hidden layer"):
         _engine._kernels.train_epoch(*args, split_units=True)
     small = list(args)
@@ -490,11 +497,11 @@ def test_unit_split_rejects_bad_calls():
 
 # --- element-wise functions (fastgd/_vmath.h) -------------------------------------
 
-def _ulp_errors(dtype, activation, x):
+def _ulp_errors(testing, dtype, activation, x):
     """Errors of the kernels' activation pass, in ulps of the exact result (long
     double numpy), over the finite normal results; and the result itself."""
     z = x.astype(dtype)[None, :].copy()
-    _engine._kernels.apply_activation(z, np.zeros(z.shape[1], dtype), activation)
+    testing.apply_activation(z, np.zeros(z.shape[1], dtype), activation)
     exact = _act(activation, x.astype(dtype).astype(np.longdouble))
     with np.errstate(over="ignore"):
         exact_in_dtype = exact.astype(dtype)
@@ -514,8 +521,8 @@ def _grid(limit, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation,limit", [("tanh", 30), ("logistic", 120),
                                               ("exp", 800)])
-def test_elementwise_functions_are_within_a_few_ulps(dtype, activation, limit):
-    ulps, result, exact = _ulp_errors(dtype, activation, _grid(limit, dtype))
+def test_elementwise_functions_are_within_a_few_ulps(testing, dtype, activation, limit):
+    ulps, result, exact = _ulp_errors(testing, dtype, activation, _grid(limit, dtype))
     assert ulps.max() <= 3, ulps.max()
     # Overflow gives inf, underflow (to subnormals) gives 0 or a subnormal.
     assert np.array_equal(result[np.isinf(exact)], exact[np.isinf(exact)])
@@ -525,9 +532,9 @@ def test_elementwise_functions_are_within_a_few_ulps(dtype, activation, limit):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["tanh", "logistic", "exp", "relu", "softmax"])
-def test_elementwise_special_values(dtype, activation):
+def test_elementwise_special_values(testing, dtype, activation):
     z = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0]], dtype=dtype)
-    _engine._kernels.apply_activation(z, np.zeros(5, dtype), activation)
+    testing.apply_activation(z, np.zeros(5, dtype), activation)
     with np.errstate(invalid="ignore", over="ignore"):
         expected = _act(activation, np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0]]))
     np.testing.assert_array_equal(z, expected.astype(dtype))
@@ -539,7 +546,7 @@ def test_elementwise_special_values(dtype, activation):
 @pytest.mark.parametrize("trans_a", ["N", "T"])
 @pytest.mark.parametrize("trans_b", ["N", "T"])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_small_matmul_matches_numpy(kernels, dtype, trans_a, trans_b, accumulate):
+def test_small_matmul_matches_numpy(testing, dtype, trans_a, trans_b, accumulate):
     rng = np.random.RandomState(0)
     # Every path: 4-row blocks and the row tail, two-vector, one-vector and padded
     # column tails, k = 1.
@@ -553,15 +560,15 @@ def test_small_matmul_matches_numpy(kernels, dtype, trans_a, trans_b, accumulate
         expected = op_a.astype(np.float64) @ op_b.astype(np.float64)
         if accumulate:
             expected += c
-        kernels.small_matmul(trans_a, trans_b, a, b, c, accumulate)
+        testing.small_matmul(trans_a, trans_b, a, b, c, accumulate)
         tol = 1e-5 if dtype == np.float32 else 1e-13
         np.testing.assert_allclose(c, expected, rtol=tol, atol=tol * k)
 
 
-def test_small_matmul_rejects_bad_shapes(kernels):
+def test_small_matmul_rejects_bad_shapes(testing):
     a, b, c = np.ones((3, 4)), np.ones((5, 2)), np.ones((3, 2))
     with pytest.raises(ValueError, match="shapes"):
-        kernels.small_matmul("N", "N", a, b, c, False)
+        testing.small_matmul("N", "N", a, b, c, False)
 
 
 # --- the optimizer update and the penalty sums --------------------------------------
@@ -569,7 +576,7 @@ def test_small_matmul_rejects_bad_shapes(kernels):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 31, 1001])
 @pytest.mark.parametrize("zero_weights", [False, True])
-def test_adam_update_matches_float64(kernels, dtype, n, zero_weights):
+def test_adam_update_matches_float64(testing, dtype, n, zero_weights):
     """float32 takes 1 / (sqrt(s) + eps) from rsqrt/rcp estimates plus a Newton step
     each (_vmath.h): the step must stay within a few 1e-7 of the exact one for every
     size of s, zero and subnormal included."""
@@ -583,7 +590,7 @@ def test_adam_update_matches_float64(kernels, dtype, n, zero_weights):
     alpha, weight_sum, b1, b2, epsilon, rate = 0.3, 32.0, 0.9, 0.999, 1e-8, 1e-3
     w, raw, m, s = (a.astype(dtype) for a in (w, raw, m, s))
     w0, raw0, m0, s0 = (a.astype(np.float64) for a in (w, raw, m, s))
-    kernels.adam_update(w, raw, m, s, alpha, weight_sum, b1, b2, epsilon, rate)
+    testing.adam_update(w, raw, m, s, alpha, weight_sum, b1, b2, epsilon, rate)
     eps = np.finfo(dtype).eps
     # The moments: a few roundings of their terms (raw + alpha w and the m update
     # can cancel, so the bounds scale with the terms, not the results).
@@ -604,15 +611,15 @@ def test_adam_update_matches_float64(kernels, dtype, n, zero_weights):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 15, 16, 17, 100, 11_010])
-def test_square_and_abs_sums(kernels, dtype, n):
+def test_square_and_abs_sums(testing, dtype, n):
     w = np.random.RandomState(n).normal(size=n).astype(dtype)
-    sumsq, sumabs = kernels.square_and_abs_sums(w)
+    sumsq, sumabs = testing.square_and_abs_sums(w)
     exact = w.astype(np.float64)
     # float weights: 32 float partial sums of n / 32 terms each (see _vmath.h).
     rel = (n / 32 + 2) * 2.0**-23 if dtype == np.float32 else 1e-13
     assert sumsq == pytest.approx(np.sum(exact * exact), rel=rel)
     assert sumabs == pytest.approx(np.sum(np.abs(exact)), rel=rel)
-    assert kernels.square_and_abs_sums(w[:0]) == (0.0, 0.0)
+    assert testing.square_and_abs_sums(w[:0]) == (0.0, 0.0)
 
 
 # --- the finiteness scan (fastgd/_vmath.h) -----------------------------------------
@@ -652,3 +659,57 @@ def test_check_finite_says_what_check_array_says(make):
         with pytest.raises(ValueError) as theirs:
             check_array(Xb, accept_sparse="csr", estimator=MLPClassifier(), input_name="X")
         assert str(ours.value) == str(theirs.value)
+
+
+def test_loss_gradient_and_forward_check_their_buffers(kernels):
+    """The kernels index without bounds checks: every buffer size is checked first."""
+    units = np.array([4, 5, 3], dtype=np.intp)
+    X, Y, params, _ = make_problem(tuple(units), "softmax", n=20)
+    data = KernelData(X, np.float64, Y, None)
+    spec = model_spec("tanh", "softmax", "log_loss", 0.1, data)
+    empty = np.empty(0, dtype=np.intp)
+    grads = np.empty_like(params)
+    work = np.empty(kernels.workspace_size(units, 8, 2))
+
+    def gradient(params=params, grads=grads, work=work, X=X, Y=Y, rows=8):
+        return kernels.loss_gradient(params, grads, work, units, spec, X, np.empty(0),
+                                     empty, empty, Y, np.empty(0), rows, 2, 1)
+
+    def forward(params=params, work=work, X=X, out=None, rows=8):
+        out = np.empty((len(X), 3)) if out is None else out
+        kernels.forward(params, work, units, spec, X, np.empty(0), empty, empty, out,
+                        rows, 2)
+        return out
+
+    assert np.isfinite(gradient())
+    assert forward().shape == (20, 3)
+    for bad, match in [(dict(work=work[:-1]), "work is too small"),
+                       (dict(params=params[:-1]), "params"),
+                       (dict(grads=grads[:-1]), "grads"),
+                       (dict(X=X[:, :3].copy()), "X has shape"),
+                       (dict(Y=Y[:, :2].copy()), "Y"),
+                       (dict(Y=Y[:10].copy()), "X has shape"),
+                       (dict(rows=0), "block_rows")]:
+        with pytest.raises(ValueError, match=match):
+            gradient(**bad)
+    for bad, match in [(dict(work=work[: kernels.workspace_size(units, 8, 1) - 1]),
+                         "work is too small"),
+                       (dict(params=params[:-1]), "params"),
+                       (dict(X=X[:, :3].copy()), "X has shape"),
+                       (dict(out=np.empty((19, 3))), "X has shape"),
+                       (dict(out=np.empty((20, 2))), "out"),
+                       (dict(rows=0), "block_rows")]:
+        with pytest.raises(ValueError, match=match):
+            forward(**bad)
+
+
+def test_registry_names_what_the_estimators_use(kernels):
+    """The codes come from the kernels' enums, one per activation, loss and solver."""
+    assert set(kernels.ACTIVATION_CODES) == {"identity", "logistic", "tanh", "relu",
+                                             "softmax", "exp"}
+    assert set(kernels.LOSS_CODES) == {"squared_error", "log_loss", "binary_log_loss",
+                                       "poisson"}
+    assert set(kernels.SOLVER_CODES) == {"sgd", "adam"}
+    for codes in (kernels.ACTIVATION_CODES, kernels.LOSS_CODES, kernels.SOLVER_CODES):
+        assert sorted(codes.values()) == list(range(len(codes)))
+    assert not hasattr(kernels, "small_matmul")   # test-only: fastgd._kernels_testing

@@ -861,3 +861,18 @@ def test_warm_start_after_stopping(learning_rate, early_stopping):
         ours.partial_fit(X, y)
         ref.partial_fit(X, y)
         assert_same_fit(ours, ref, X)
+
+
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_deeper_than_64_layers_follows_sklearn(kind):
+    """70 hidden layers (the kernels once stopped at 64): the same trajectory, and a
+    forward pass that predicts what scikit-learn predicts."""
+    X, y = data_for(kind)
+    X, y = X[:120], y[:120]
+    params = dict(hidden_layer_sizes=(6,) * 70, activation="tanh", max_iter=4,
+                  batch_size=40, learning_rate_init=1e-2, random_state=0)
+    ours, ref = make_pair(kind, **params)
+    ours.fit(X, y)
+    ref.fit(X, y)
+    assert ours.n_layers_ == 72
+    assert_same_fit(ours, ref, X)

@@ -13,12 +13,14 @@ import zipfile
 from pathlib import Path
 
 SOURCES = ["fastgd/_kernels.pyx", "fastgd/_kernels_avx2.pyx", "fastgd/_vmath.h",
+           "fastgd/_kernels_testing.pyx", "fastgd/_kernels_avx2_testing.pyx",
            "fastgd/_small_gemm.h", "setup.py", "pyproject.toml", "README.md",
            "MANIFEST.in", "fastgd/__init__.py", "fastgd/__main__.py"]
 NEVER_IN_SDIST = ["*.c", "*.so", "*.o", "*.pyd", "*.html", "*/__pycache__/*", "*.pyc",
                   "*/build/*", "*/.venv*", "*.egg-info/SOURCES.txt.bak"]
 NEVER_IN_WHEEL = ["*.c", "*.o", "*.pyx", "*.h", "*.html", "*__pycache__*", "*.pyc",
-                  "build/*", "tests/*", "benchmarks/*", "docs/*", "examples/*", "tools/*"]
+                  "build/*", "tests/*", "benchmarks/*", "docs/*", "examples/*", "tools/*",
+                  "fastgd/_kernels*_testing*"]
 
 
 def problems(names, required, forbidden, what):

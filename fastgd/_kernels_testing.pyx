@@ -1,0 +1,59 @@
+# cython: language_level=3
+"""The kernels plus test-only entry points into their internals.
+
+Built only with ``FASTGD_TEST_KERNELS=1`` (setup.py; ``build_inplace.sh`` and
+``.ci/run`` set it), so the production build carries none of this. The tests call
+these to check the element-wise pieces, the small products and the optimizer
+update against numpy (``tests/conftest.py``: ``testing_kernels``).
+"""
+
+include "_kernels.pyx"
+
+
+def small_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
+                 const floating[:, ::1] b, floating[:, ::1] c, bint accumulate):
+    """c := op(a) @ op(b) (+ c) through fastgd/_small_gemm.h (for testing it against
+    numpy; shapes are checked here)."""
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t k = a.shape[1] if trans_a == "N" else a.shape[0]
+    if ((a.shape[0] if trans_a == "N" else a.shape[1]) != m
+            or (b.shape[0] if trans_b == "N" else b.shape[1]) != k
+            or (b.shape[1] if trans_b == "N" else b.shape[0]) != n):
+        raise ValueError("shapes do not match")
+    if (n + 8) * k > SMALL_GEMM_SCRATCH or min(m, n, k) < 1:
+        raise ValueError("too large for the scratch buffer, or empty")
+    _small_gemm(ord(trans_a), ord(trans_b), m, n, k, &a[0, 0], a.shape[1], &b[0, 0],
+                b.shape[1], accumulate, &c[0, 0], c.shape[1])
+
+
+def adam_update(floating[::1] w, const floating[::1] raw, floating[::1] m,
+                floating[::1] s, double alpha, double weight_sum, double beta_1,
+                double beta_2, double epsilon, double rate):
+    """One adam step over w in place, as training does it (for testing it against
+    numpy; training never goes through here)."""
+    cdef Py_ssize_t n = w.shape[0]
+    if not (raw.shape[0] == m.shape[0] == s.shape[0] == n) or n == 0:
+        raise ValueError("w, raw, m and s must have the same length, > 0")
+    with nogil:
+        _adam_range(&w[0], &raw[0], &m[0], &s[0], n, <floating> alpha,
+                    <floating> weight_sum, beta_1, beta_2, <floating> epsilon,
+                    <floating> rate)
+
+
+def square_and_abs_sums(const floating[::1] w):
+    """(sum w^2, sum |w|) as the penalty term sees them (for testing)."""
+    cdef PenaltySums sums = _sums_of(0.0, 0.0)
+    if w.shape[0]:
+        sums = _square_and_abs_sums(&w[0], w.shape[0])
+    return sums.sumsq, sums.sumabs
+
+
+def apply_activation(floating[:, ::1] z, const floating[::1] bias, str activation):
+    """z := activation(z + bias) in place: the kernels' own element-wise pass (for
+    testing it against numpy; training never goes through here)."""
+    if bias.shape[0] != z.shape[1]:
+        raise ValueError(f"bias has {bias.shape[0]} values for {z.shape[1]} columns")
+    cdef int code = ACTIVATION_CODES[activation]
+    with nogil:
+        _bias_activation(&z[0, 0] if z.shape[0] * z.shape[1] else NULL,
+                         &bias[0] if bias.shape[0] else NULL, z.shape[0], z.shape[1], code)
