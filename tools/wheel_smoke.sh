@@ -9,6 +9,9 @@
 # Needs `build` (pip install build) in the calling Python; the fresh venv gets
 # fastgd's runtime dependencies from the package index.
 set -euo pipefail
+# A wheel is a production build: never the test-only kernels (.ci/run exports the
+# switch for its own builds; tools/check_dist.py would reject them in the wheel).
+unset FASTGD_TEST_KERNELS
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-python}"
 if [ $# -ge 1 ]; then
