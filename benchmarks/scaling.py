@@ -32,6 +32,7 @@ timing side is a model; the report says which rows scale and which do not.
 """
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -47,6 +48,10 @@ ROWS = [
 ]
 
 
+def _n_params(units):
+    return sum(a * b + b for a, b in itertools.pairwise(units))
+
+
 def _epoch_per_batch(units, batch, dtype, n_batches, slices, threads, rounds):
     """Minimum over rounds of the time per batch of an epoch of ``n_batches`` batches,
     ``slices`` row slices forced, ``threads`` OpenMP threads."""
@@ -57,7 +62,7 @@ def _epoch_per_batch(units, batch, dtype, n_batches, slices, threads, rounds):
     rows = batch * n_batches
     X = rng.normal(size=(rows, units[0])).astype(dtype)
     Y = np.eye(units[-1], dtype=dtype)[rng.randint(units[-1], size=rows)]
-    n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+    n_params = _n_params(units)
     net = Network(list(units), "relu", "softmax",
                   rng.uniform(-0.1, 0.1, n_params).astype(dtype))
     opt = Optimizer("adam", n_params, dtype, 1e-3)
@@ -107,7 +112,7 @@ def main():
           f"beyond {args.l2_mib} MiB/core at {args.dram_gbs} GB/s\n")
     for name, d, hidden, k, batch in ROWS:
         units = (d, *hidden, k)
-        n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+        n_params = _n_params(units)
         policy = {p: _threads.slices_for(units, batch, cap=p) for p in args.caps}
         needed = sorted(set(policy.values()))
         t1 = {s: _epoch_per_batch(units, batch, dtype, args.batches, s, 1, args.rounds)
