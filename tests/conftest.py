@@ -87,3 +87,24 @@ def seeded(cls, hidden=(5,), **params):
     if cls.__name__.startswith("MLP"):
         params.setdefault("hidden_layer_sizes", hidden)
     return cls(**params)
+
+
+# ------------------------------------------------------------------ fastgd.dask
+@pytest.fixture(scope="module")
+def client():
+    """A real two-worker LocalCluster (process workers, spawned), one per test module."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                       processes=True, host="127.0.0.1",
+                                       dashboard_address=None)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture
+def local_scheduler(monkeypatch):
+    """No distributed client: dask's local scheduler in this process (one shard for
+    local SGD)."""
+    fdask = pytest.importorskip("fastgd.dask")
+    monkeypatch.setattr(fdask, "_current_client", lambda client: None)

@@ -13,22 +13,6 @@ import fastgd  # noqa: E402
 import fastgd.dask as fdask  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                       processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
-
-
-@pytest.fixture
-def local_scheduler(monkeypatch):
-    """No distributed client: dask's local scheduler, one shard for local SGD."""
-    monkeypatch.setattr(fdask, "_current_client", lambda client: None)
-
-
 def classification(n=600, d=6, k=3, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.randn(n, d) * rng.uniform(0.5, 3, d) + rng.uniform(-1, 1, d)
