@@ -98,9 +98,9 @@ import numpy as np
 
 # Codes shared with the Python side (fastgd._engine mirrors them by name).
 ACTIVATION_CODES = {"identity": 0, "logistic": 1, "tanh": 2, "relu": 3,
-                    "softmax": 4, "exp": 5}
+                    "softmax": 4, "exp": 5, "leaky_relu": 6, "gelu": 7, "silu": 8}
 LOSS_CODES = {"squared_error": 0, "log_loss": 1, "binary_log_loss": 2, "poisson": 3}
-SOLVER_CODES = {"sgd": 0, "adam": 1}
+SOLVER_CODES = {"sgd": 0, "adam": 1, "adamw": 2, "rmsprop": 3, "adagrad": 4}
 
 cdef enum:
     ACT_IDENTITY = 0
@@ -109,6 +109,9 @@ cdef enum:
     ACT_RELU = 3
     ACT_SOFTMAX = 4
     ACT_EXP = 5
+    ACT_LEAKY_RELU = 6    # slope 0.01 below 0, as torch's default
+    ACT_GELU = 7          # exact: x Phi(x), Phi the normal CDF (torch's default)
+    ACT_SILU = 8          # x sigmoid(x)
 
 cdef enum:
     LOSS_SQUARED = 0
@@ -119,6 +122,9 @@ cdef enum:
 cdef enum:
     SOLVER_SGD = 0
     SOLVER_ADAM = 1
+    SOLVER_ADAMW = 2      # torch's AdamW: decoupled weight decay, torch's epsilon
+    SOLVER_RMSPROP = 3    # torch's RMSprop (alpha = beta_2), no momentum, not centered
+    SOLVER_ADAGRAD = 4    # torch's Adagrad, no learning-rate decay
 
 cdef enum:
     # Check for Ctrl-C every this many mini-batches (takes the GIL for ~1 us).
@@ -136,6 +142,8 @@ ctypedef struct Model:
     bint fit_intercept    # update the intercepts (else they stay as they are)
     bint sparse           # X given as CSR arrays instead of a dense matrix
     bint has_weights      # sample_weight given
+    double dropout        # inverted dropout rate of the hidden layers (training only)
+    unsigned long long dropout_seed  # keys the dropout mask (see fgd_dropout_row_*)
 
 
 ctypedef struct Optimizer:
@@ -147,6 +155,8 @@ ctypedef struct Optimizer:
     double beta_2
     double epsilon
     long long step        # adam's time step t before the epoch
+    double weight_decay   # adamw: coefs *= 1 - learning_rate x weight_decay per step
+    double max_grad_norm  # > 0: clip the whole gradient to this L2 norm (0: never)
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +232,20 @@ cdef extern from "_vmath.h":
     double fgd_square_and_abs_sums_d(const double *w, Py_ssize_t n, double *sum_abs) nogil
     int fgd_all_finite_f(const float *x, Py_ssize_t n) nogil
     int fgd_all_finite_d(const double *x, Py_ssize_t n) nogil
+    float fgd_geluf(float x) nogil
+    double fgd_gelu(double x) nogil
+    float fgd_gelu_derivativef(float x) nogil
+    double fgd_gelu_derivative(double x) nogil
+    float fgd_siluf(float x) nogil
+    double fgd_silu(double x) nogil
+    float fgd_silu_derivativef(float x) nogil
+    double fgd_silu_derivative(double x) nogil
+    void fgd_dropout_row_f(float *row, Py_ssize_t n, unsigned long long seed,
+                           unsigned long long r, unsigned long long layer,
+                           unsigned long long threshold, float scale) nogil
+    void fgd_dropout_row_d(double *row, Py_ssize_t n, unsigned long long seed,
+                           unsigned long long r, unsigned long long layer,
+                           unsigned long long threshold, double scale) nogil
     void fgd_adam_f(float *w, const float *raw, float *m, float *s, Py_ssize_t n,
                     float alpha, float weight_sum, float beta_1, float one_minus_b1,
                     float beta_2, float one_minus_b2, float epsilon, float rate) nogil
@@ -246,6 +270,20 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrtf(x)
     else:
         return sqrt(x)
+
+
+cdef inline floating _gelu(floating x) noexcept nogil:
+    if floating is float:
+        return fgd_geluf(x)
+    else:
+        return fgd_gelu(x)
+
+
+cdef inline floating _silu(floating x) noexcept nogil:
+    if floating is float:
+        return fgd_siluf(x)
+    else:
+        return fgd_silu(x)
 
 
 cdef inline floating _logistic(floating x) noexcept nogil:
@@ -282,6 +320,15 @@ cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
         elif activation == ACT_EXP:
             for j in range(n_cols):
                 row[j] = _exp(row[j])
+        elif activation == ACT_LEAKY_RELU:
+            for j in range(n_cols):
+                row[j] = row[j] * <floating> 0.01 if row[j] < 0 else row[j]
+        elif activation == ACT_GELU:
+            for j in range(n_cols):
+                row[j] = _gelu(row[j])
+        elif activation == ACT_SILU:
+            for j in range(n_cols):
+                row[j] = _silu(row[j])
         elif activation == ACT_SOFTMAX:
             # Subtract the row maximum so exp never overflows.
             row_max = row[0]
@@ -313,6 +360,72 @@ cdef void _activation_derivative(floating *delta, const floating *z, Py_ssize_t 
         for k in range(size):
             delta[k] *= z[k]
             delta[k] *= one - z[k]
+    elif activation == ACT_LEAKY_RELU:
+        for k in range(size):
+            # z > 0 exactly where its input is (torch's leaky_relu_backward)
+            delta[k] = delta[k] if z[k] > 0 else delta[k] * <floating> 0.01
+
+
+cdef inline bint _needs_preactivation(const Model *model) noexcept nogil:
+    """Whether training keeps the hidden layers' inputs z (pre-activations): their
+    derivative is not a function of the output (gelu, silu), or dropout masks the
+    output."""
+    return (model.dropout > 0 or model.hidden_activation == ACT_GELU
+            or model.hidden_activation == ACT_SILU)
+
+
+cdef void _derivative_from_input(floating *out, const floating *z, Py_ssize_t size,
+                                 int activation) noexcept nogil:
+    """out := activation'(z) from the pre-activations z (see _needs_preactivation)."""
+    cdef Py_ssize_t k
+    cdef floating one = 1, t
+    if activation == ACT_IDENTITY:
+        for k in range(size):
+            out[k] = one
+    elif activation == ACT_RELU:
+        for k in range(size):
+            out[k] = one if z[k] > 0 else 0
+    elif activation == ACT_LEAKY_RELU:
+        for k in range(size):
+            out[k] = one if z[k] > 0 else <floating> 0.01
+    elif activation == ACT_TANH:
+        for k in range(size):
+            t = _tanh(z[k])
+            out[k] = one - t * t
+    elif activation == ACT_LOGISTIC:
+        for k in range(size):
+            t = _logistic(z[k])
+            out[k] = t * (one - t)
+    elif activation == ACT_GELU:
+        for k in range(size):
+            if floating is float:
+                out[k] = fgd_gelu_derivativef(z[k])
+            else:
+                out[k] = fgd_gelu_derivative(z[k])
+    elif activation == ACT_SILU:
+        for k in range(size):
+            if floating is float:
+                out[k] = fgd_silu_derivativef(z[k])
+            else:
+                out[k] = fgd_silu_derivative(z[k])
+
+
+cdef void _dropout_block(floating *block, Py_ssize_t n_rows, Py_ssize_t width,
+                         Py_ssize_t row_start, Py_ssize_t layer,
+                         const Model *model) noexcept nogil:
+    """block[i, j] *= keep(row_start + i, layer, j) / (1 - dropout): the forward
+    mask on a hidden layer's output, and the same factor on its derivative."""
+    cdef Py_ssize_t i
+    cdef unsigned long long threshold = <unsigned long long> (
+        model.dropout * 9007199254740992.0)   # rate x 2^53
+    cdef floating scale = <floating> (1.0 / (1.0 - model.dropout))
+    for i in range(n_rows):
+        if floating is float:
+            fgd_dropout_row_f(block + i * width, width, model.dropout_seed,
+                              row_start + i, layer, threshold, scale)
+        else:
+            fgd_dropout_row_d(block + i * width, width, model.dropout_seed,
+                              row_start + i, layer, threshold, scale)
 
 
 cdef inline double _clip_probability(double p, double eps) noexcept nogil:
@@ -625,14 +738,19 @@ cdef void _column_sums(floating *g, const floating *d, Py_ssize_t n_rows,
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
                    const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
                    floating **acts, Py_ssize_t n_rows, int hidden_activation,
-                   int output_activation) noexcept nogil:
+                   int output_activation, floating **pre,
+                   const Model *model) noexcept nogil:
     """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer; acts[0] = x_block.
 
     When ``csr`` is not NULL the input is its rows rows[row_start + i] (x_block unused).
+    Training with ``pre`` (not NULL; see _needs_preactivation) also keeps each hidden
+    layer's pre-activations in pre[l] and applies ``model``'s dropout to its output
+    (rows numbered from row_start).
     """
-    cdef Py_ssize_t l
+    cdef Py_ssize_t l, width
     cdef const floating *inp = x_block
     cdef int act
+    cdef bint hidden
     for l in range(lay.n_layers):
         if l == 0 and csr != NULL:
             _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
@@ -642,24 +760,38 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
                   <floating> 1.0, inp, <int> lay.units[l],
                   params + lay.coef_offset[l], <int> lay.units[l + 1],
                   <floating> 0.0, acts[l + 1], <int> lay.units[l + 1])
-        act = output_activation if l == lay.n_layers - 1 else hidden_activation
-        _bias_activation(acts[l + 1], params + lay.intercept_offset[l], n_rows,
-                         lay.units[l + 1], act)
+        hidden = l < lay.n_layers - 1
+        act = hidden_activation if hidden else output_activation
+        width = lay.units[l + 1]
+        if hidden and pre != NULL:
+            _bias_activation(acts[l + 1], params + lay.intercept_offset[l], n_rows,
+                             width, ACT_IDENTITY)
+            memcpy(pre[l + 1], acts[l + 1], n_rows * width * sizeof(floating))
+            _bias_activation(acts[l + 1], <const floating *> NULL, n_rows, width, act)
+            if model.dropout > 0:
+                _dropout_block(acts[l + 1], n_rows, width, row_start, l + 1, model)
+        else:
+            _bias_activation(acts[l + 1], params + lay.intercept_offset[l], n_rows,
+                             width, act)
         inp = acts[l + 1]
 
 
 cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                     const floating *x_block, const Input *csr, const Py_ssize_t *rows,
                     Py_ssize_t row_start, floating **acts, floating **deltas,
-                    Py_ssize_t n_rows, int hidden_activation, bint accumulate) noexcept nogil:
+                    Py_ssize_t n_rows, int hidden_activation, bint accumulate,
+                    const Model *model) noexcept nogil:
     """Raw gradients from the output delta already in deltas[L].
 
     grads (coef part) := acts[l]^T @ deltas[l + 1] and grads (intercept part) :=
     column sums of deltas[l + 1]; added to the existing values if ``accumulate``.
     Neither the L2 term nor the division by the summed weight is applied here.
     With ``csr`` (sparse rows, see _forward) the first layer's coef gradient is
-    always added: the caller keeps it zero when not accumulating.
+    always added: the caller keeps it zero when not accumulating. When
+    _needs_preactivation(model), deltas[l] holds the pre-activations _forward kept
+    (layer l's own delta overwrites them after use).
     """
+    cdef bint from_input = _needs_preactivation(model)
     cdef Py_ssize_t l, width
     cdef floating beta = 1.0 if accumulate else 0.0
     cdef const floating *inp
@@ -677,7 +809,19 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                   grads + lay.coef_offset[l], <int> width)
         _column_sums(grads + lay.intercept_offset[l], deltas[l + 1], n_rows, width,
                      accumulate)
-        if l > 0:
+        if l > 0 and from_input:
+            # acts[l] is no longer needed: it takes act'(z_l) x the dropout mask,
+            # then delta_l := (delta_{l+1} @ W_l^T) * acts[l]
+            _derivative_from_input(acts[l], deltas[l], n_rows * lay.units[l],
+                                   hidden_activation)
+            if model.dropout > 0:
+                _dropout_block(acts[l], n_rows, lay.units[l], row_start, l, model)
+            _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
+                  <floating> 1.0, deltas[l + 1], <int> width,
+                  params + lay.coef_offset[l], <int> width,
+                  <floating> 0.0, deltas[l], <int> lay.units[l])
+            _multiply(deltas[l], acts[l], n_rows * lay.units[l])
+        elif l > 0:
             # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
             _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
                   <floating> 1.0, deltas[l + 1], <int> width,
@@ -687,10 +831,68 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                                    hidden_activation)
 
 
+cdef void _multiply(floating *a, const floating *b, Py_ssize_t size) noexcept nogil:
+    """a *= b element-wise."""
+    cdef Py_ssize_t k
+    for k in range(size):
+        a[k] *= b[k]
+
+
 cdef inline double _adam_rate(const Optimizer *opt, long long step) noexcept nogil:
     """Adam's bias-corrected learning rate at time step ``step``, as scikit-learn."""
     return (opt.learning_rate * sqrt(1 - opt.beta_2 ** step)
             / (1 - opt.beta_1 ** step))
+
+
+ctypedef struct StepSize:
+    # One batch's step (see _step_size).
+    double rate        # sgd, rmsprop, adagrad: the learning rate; adam(w): bias-corrected
+    double epsilon     # added to the root of the second moment
+    double decay       # adamw: coefs *= decay before the step; else 1
+    double grad_scale  # max_grad_norm's clip factor (1: no clipping)
+
+
+cdef inline StepSize _step_size(const Optimizer *opt, long long step) noexcept nogil:
+    """The step of time step ``step`` (counted from 1, for the adaptive solvers)."""
+    cdef StepSize size
+    size.rate = opt.learning_rate
+    size.epsilon = opt.epsilon
+    size.decay = 1.0
+    size.grad_scale = 1.0
+    if opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW:
+        size.rate = _adam_rate(opt, step)
+    if opt.solver == SOLVER_ADAMW:
+        # torch divides by sqrt(v) / sqrt(1 - b2^t) + eps; with the correction in
+        # the rate that is sqrt(v) + eps sqrt(1 - b2^t). Its decay uses the plain rate.
+        size.epsilon = opt.epsilon * sqrt(1 - opt.beta_2 ** step)
+        size.decay = 1 - opt.learning_rate * opt.weight_decay
+    return size
+
+
+cdef inline double _clip_factor(double max_norm, double sq_norm) noexcept nogil:
+    """torch.nn.utils.clip_grad_norm_'s factor: min(1, max_norm / (norm + 1e-6))."""
+    cdef double factor = max_norm / (sqrt(sq_norm) + 1e-6)
+    return factor if factor < 1.0 else 1.0
+
+
+cdef double _gradient_sq_norm(const Layout *lay, const Model *model,
+                              const floating *params, const floating *grads,
+                              Py_ssize_t lo, Py_ssize_t hi,
+                              double weight_sum) noexcept nogil:
+    """sum g^2 over params[lo:hi] of the gradient _update_range applies: (raw + a w)
+    / weight_sum on the coefs (the L2 term included, as scikit-learn adds it),
+    raw / weight_sum on the intercepts it trains."""
+    cdef Py_ssize_t k, nc = lay.n_coefs
+    cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
+    cdef double g, total = 0.0
+    for k in range(lo, min(hi, nc)):
+        g = (grads[k] + a * params[k]) / weight_sum
+        total += g * g
+    if model.fit_intercept:
+        for k in range(max(lo, nc), hi):
+            g = grads[k] / weight_sum
+            total += g * g
+    return total
 
 
 cdef inline double _batch_weight_sum(const floating *sample_weight,
@@ -710,13 +912,13 @@ cdef inline double _batch_weight_sum(const floating *sample_weight,
 cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s,
                       Py_ssize_t n, floating alpha, floating weight_sum,
                       double beta_1, double beta_2, floating epsilon,
-                      floating rate) noexcept nogil:
-    """Adam over n parameters.
+                      floating rate, floating decay) noexcept nogil:
+    """Adam over n parameters (adamw: decay != 1).
 
-    g = (raw + alpha w) / weight_sum;  m := b1 m + (1 - b1) g;
+    g = (raw + alpha w) / weight_sum;  w := decay w;  m := b1 m + (1 - b1) g;
     s := b2 s + (1 - b2) g^2;  w += (-rate m) / (sqrt(s) + eps)
 
-    float32 goes through fgd_adam_f (_vmath.h: no divides, see there).
+    float32 adam goes through fgd_adam_f (_vmath.h: no divides, see there).
     """
     cdef Py_ssize_t k
     cdef floating g
@@ -725,14 +927,76 @@ cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s
     cdef floating one_minus_b1 = 1 - beta_1, one_minus_b2 = 1 - beta_2
     cdef floating b1 = beta_1, b2 = beta_2
     if floating is float:
-        fgd_adam_f(w, raw, m, s, n, alpha, weight_sum, b1, one_minus_b1, b2,
-                   one_minus_b2, epsilon, rate)
+        if decay == 1:
+            fgd_adam_f(w, raw, m, s, n, alpha, weight_sum, b1, one_minus_b1, b2,
+                       one_minus_b2, epsilon, rate)
+            return
+    if decay == 1:
+        for k in range(n):
+            g = (raw[k] + alpha * w[k]) / weight_sum
+            m[k] = b1 * m[k] + one_minus_b1 * g
+            s[k] = b2 * s[k] + one_minus_b2 * (g * g)
+            w[k] = w[k] + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
         return
     for k in range(n):
         g = (raw[k] + alpha * w[k]) / weight_sum
         m[k] = b1 * m[k] + one_minus_b1 * g
         s[k] = b2 * s[k] + one_minus_b2 * (g * g)
-        w[k] = w[k] + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
+        w[k] = w[k] * decay + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
+
+
+cdef void _rmsprop_range(floating *w, const floating *raw, floating *s, Py_ssize_t n,
+                         floating alpha, floating weight_sum, double beta_2,
+                         floating epsilon, floating lr) noexcept nogil:
+    """torch's RMSprop (alpha = beta_2) over n parameters.
+
+    g = (raw + alpha w) / weight_sum;  s := b2 s + (1 - b2) g^2;
+    w -= lr g / (sqrt(s) + eps)
+    """
+    cdef Py_ssize_t k
+    cdef floating g
+    cdef floating b2 = beta_2, one_minus_b2 = 1 - beta_2
+    for k in range(n):
+        g = (raw[k] + alpha * w[k]) / weight_sum
+        s[k] = b2 * s[k] + one_minus_b2 * (g * g)
+        w[k] = w[k] - lr * (g / (_sqrt(s[k]) + epsilon))
+
+
+cdef void _adagrad_range(floating *w, const floating *raw, floating *s, Py_ssize_t n,
+                         floating alpha, floating weight_sum, floating epsilon,
+                         floating lr) noexcept nogil:
+    """torch's Adagrad (no learning-rate decay) over n parameters.
+
+    g = (raw + alpha w) / weight_sum;  s += g^2;  w -= lr g / (sqrt(s) + eps)
+    """
+    cdef Py_ssize_t k
+    cdef floating g
+    for k in range(n):
+        g = (raw[k] + alpha * w[k]) / weight_sum
+        s[k] = s[k] + g * g
+        w[k] = w[k] - lr * (g / (_sqrt(s[k]) + epsilon))
+
+
+cdef void _solver_range(const Optimizer *opt, const StepSize *size, floating *w,
+                        const floating *raw, floating *state_1, floating *state_2,
+                        Py_ssize_t n, double alpha, double weight_sum,
+                        bint coefs) noexcept nogil:
+    """One step of the optimizer over n parameters; ``state_2`` is read by adam(w)
+    only; adamw's decay applies to ``coefs`` only."""
+    if opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW:
+        _adam_range(w, raw, state_1, state_2, n, <floating> alpha,
+                    <floating> weight_sum, opt.beta_1, opt.beta_2,
+                    <floating> size.epsilon, <floating> size.rate,
+                    <floating> (size.decay if coefs else 1.0))
+    elif opt.solver == SOLVER_RMSPROP:
+        _rmsprop_range(w, raw, state_1, n, <floating> alpha, <floating> weight_sum,
+                       opt.beta_2, <floating> size.epsilon, <floating> size.rate)
+    elif opt.solver == SOLVER_ADAGRAD:
+        _adagrad_range(w, raw, state_1, n, <floating> alpha, <floating> weight_sum,
+                       <floating> size.epsilon, <floating> size.rate)
+    else:
+        _sgd_range(w, raw, state_1, n, <floating> alpha, <floating> weight_sum,
+                   <floating> size.rate, <floating> opt.momentum, opt.nesterov)
 
 
 cdef void _sgd_range(floating *w, const floating *raw, floating *velocity,
@@ -758,17 +1022,18 @@ cdef void _sgd_range(floating *w, const floating *raw, floating *velocity,
 
 
 cdef void _soft_threshold(floating *w, const floating *s, Py_ssize_t n, double l1,
-                          int solver, double step, double epsilon) noexcept nogil:
+                          double step, double epsilon) noexcept nogil:
     """w := sign(w) max(|w| - l1 x step_k, 0): the proximal step of the L1 term.
 
-    It gives exact zeros. step_k is lr / (1 - momentum) for sgd and
-    rate / (sqrt(s_k) + eps) per coordinate for adam.
+    It gives exact zeros. step_k is ``step`` (sgd: lr / (1 - momentum)), or
+    step / (sqrt(s_k) + eps) per coordinate for the adaptive solvers (s their
+    second moment or sum of squares).
     """
     cdef Py_ssize_t k
     cdef double t, x
     for k in range(n):
         x = w[k]
-        if solver == SOLVER_ADAM:
+        if s != NULL:
             t = l1 * step / (sqrt(<double> s[k]) + epsilon)
         else:
             t = l1 * step
@@ -794,51 +1059,53 @@ cdef inline double _square_and_abs_sums(const floating *w, Py_ssize_t n,
 cdef void _update_range(const Layout *lay, const Model *model, floating *params,
                         const floating *grads, floating *state_1, floating *state_2,
                         Py_ssize_t lo, Py_ssize_t hi, double weight_sum,
-                        const Optimizer *opt, double adam_rate,
+                        const Optimizer *opt, const StepSize *size,
                         double *sumsq, double *sumabs) noexcept nogil:
     """One optimizer step over params[lo:hi], then the L1 proximal step.
 
     The coef gradient is (raw + a w) / weight_sum with a = alpha when the penalty is
     per batch (scikit-learn's MLP: _compute_loss_grad) and a = alpha x weight_sum
     when it is per sample (linear models); intercepts get a = 0 and no L1, and stay
-    untouched without fit_intercept. The coef and intercept parts of the range are
-    separate passes so the inner loops are branch-free and vectorise. sumsq and
-    sumabs receive sum w^2 and sum |w| over the coefs in the range.
+    untouched without fit_intercept. Clipping (size.grad_scale < 1) scales that
+    gradient: it divides by weight_sum / grad_scale. The coef and intercept parts of
+    the range are separate passes so the inner loops are branch-free and vectorise.
+    sumsq and sumabs receive sum w^2 and sum |w| over the coefs in the range.
     """
     cdef Py_ssize_t nc = lay.n_coefs
     cdef Py_ssize_t c_lo = lo, c_hi = min(hi, nc)      # coef part of the range
     cdef Py_ssize_t i_lo = max(lo, nc), i_hi = hi      # intercept part
     cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
     cdef double l1 = model.l1 / weight_sum if model.penalty_per_batch else model.l1
-    # The proximal step uses each coordinate's effective step: adam's rate over
-    # sqrt(v) + eps, and for sgd lr / (1 - momentum), the step of momentum's steady
-    # state (lr alone would settle at the optimum of a (1 - momentum)-times weaker L1).
-    cdef double step = adam_rate if opt.solver == SOLVER_ADAM else (
-        opt.learning_rate / (1 - opt.momentum) if opt.momentum < 1 else opt.learning_rate)
+    cdef double divisor = weight_sum if size.grad_scale == 1 else (
+        weight_sum / size.grad_scale)
+    cdef bint two_moments = opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW
+    # The proximal step uses each coordinate's effective step: the adaptive solvers'
+    # rate over sqrt(second moment) + eps, and for sgd lr / (1 - momentum), the step
+    # of momentum's steady state (lr alone would settle at the optimum of a
+    # (1 - momentum)-times weaker L1).
+    cdef double step = size.rate
+    cdef const floating *moment = NULL
+    if opt.solver == SOLVER_SGD:
+        step = opt.learning_rate / (1 - opt.momentum) if opt.momentum < 1 else (
+            opt.learning_rate)
+    elif two_moments:
+        moment = state_2 + c_lo
+    else:
+        moment = state_1 + c_lo
     sumsq[0] = 0.0
     sumabs[0] = 0.0
-    if opt.solver == SOLVER_ADAM:
-        if c_hi > c_lo:
-            _adam_range(params + c_lo, grads + c_lo, state_1 + c_lo, state_2 + c_lo,
-                        c_hi - c_lo, a, weight_sum, opt.beta_1, opt.beta_2,
-                        opt.epsilon, adam_rate)
-        if model.fit_intercept and i_hi > i_lo:
-            _adam_range(params + i_lo, grads + i_lo, state_1 + i_lo, state_2 + i_lo,
-                        i_hi - i_lo, 0, weight_sum, opt.beta_1, opt.beta_2,
-                        opt.epsilon, adam_rate)
-    else:
-        if c_hi > c_lo:
-            _sgd_range(params + c_lo, grads + c_lo, state_1 + c_lo, c_hi - c_lo, a,
-                       weight_sum, opt.learning_rate, opt.momentum, opt.nesterov)
-        if model.fit_intercept and i_hi > i_lo:
-            _sgd_range(params + i_lo, grads + i_lo, state_1 + i_lo, i_hi - i_lo, 0,
-                       weight_sum, opt.learning_rate, opt.momentum, opt.nesterov)
+    if c_hi > c_lo:
+        _solver_range(opt, size, params + c_lo, grads + c_lo, state_1 + c_lo,
+                      state_2 + c_lo if two_moments else state_2, c_hi - c_lo, a,
+                      divisor, True)
+    if model.fit_intercept and i_hi > i_lo:
+        _solver_range(opt, size, params + i_lo, grads + i_lo, state_1 + i_lo,
+                      state_2 + i_lo if two_moments else state_2, i_hi - i_lo, 0.0,
+                      divisor, False)
     if c_hi > c_lo:
         if l1 > 0:
-            # sgd has no second moment; _soft_threshold reads it only for adam.
-            _soft_threshold(params + c_lo,
-                            state_2 + c_lo if opt.solver == SOLVER_ADAM else state_2,
-                            c_hi - c_lo, l1, opt.solver, step, opt.epsilon)
+            _soft_threshold(params + c_lo, moment, c_hi - c_lo, l1, step,
+                            size.epsilon)
         sumabs[0] = _square_and_abs_sums(params + c_lo, c_hi - c_lo, sumsq)
 
 
@@ -951,13 +1218,14 @@ cdef double _slice_gradient(const Layout *lay, const Model *model, const Input *
     else:
         inp = <const floating *> data.x + row_start * n_features
     _forward(lay, params, inp, csr, rows, row_start, acts, n_rows,
-             model.hidden_activation, model.output_activation)
+             model.hidden_activation, model.output_activation,
+             deltas if _needs_preactivation(model) else NULL, model)
     cdef double loss = _output_loss_delta(
         acts[lay.n_layers], <const floating *> data.y,
         <const floating *> data.sample_weight, rows, row_start, n_rows,
         lay.units[lay.n_layers], model.loss, model.has_weights)
     _backward(lay, params, grads, inp, csr, rows, row_start, acts, deltas, n_rows,
-              model.hidden_activation, accumulate)
+              model.hidden_activation, accumulate, model)
     return loss
 
 
@@ -987,6 +1255,57 @@ cdef void _sum_and_clear_gradients(floating *grads, floating *extra, Py_ssize_t 
         for k in range(lo, hi):
             grads[k] += g[k]
             g[k] = 0
+
+
+cdef void _sum_part(floating *grads, floating *extra_grads, Py_ssize_t n_params,
+                    Py_ssize_t n_active, Py_ssize_t lo, Py_ssize_t hi,
+                    Py_ssize_t n_first, Py_ssize_t sum_from,
+                    bint dense_clear) noexcept nogil:
+    """grads[lo:hi] += the other slices' gradients. With ``dense_clear`` (sparse X)
+    their W1 part is cleared on the way; W1 rows moved already (sum_from = n_first)
+    are skipped."""
+    cdef Py_ssize_t skip = max(sum_from, n_first if dense_clear else 0)
+    if dense_clear:
+        _sum_and_clear_gradients(grads, extra_grads, n_params, n_active - 1, lo,
+                                 max(lo, min(hi, n_first)))
+    _sum_gradients(grads, extra_grads, n_params, n_active - 1, max(lo, skip),
+                   max(hi, skip))
+
+
+cdef double _sum_part_norm(const Layout *lay, const Model *model,
+                           const floating *params, floating *grads,
+                           floating *extra_grads, Py_ssize_t n_params,
+                           Py_ssize_t n_active, Py_ssize_t lo, Py_ssize_t chunk,
+                           Py_ssize_t n_first, Py_ssize_t sum_from, bint dense_clear,
+                           double weight_sum) noexcept nogil:
+    """_sum_part over part [lo, lo + chunk), then its share of the squared norm."""
+    lo = min(lo, n_params)
+    cdef Py_ssize_t hi = min(lo + chunk, n_params)
+    _sum_part(grads, extra_grads, n_params, n_active, lo, hi, n_first, sum_from,
+              dense_clear)
+    return _gradient_sq_norm(lay, model, params, grads, lo, hi, weight_sum)
+
+
+cdef void _sum_update_part(const Layout *lay, const Model *model,
+                           const Optimizer *opt, const StepSize *size,
+                           floating *params, floating *grads, floating *extra_grads,
+                           floating *state_1, floating *state_2, Py_ssize_t n_params,
+                           Py_ssize_t n_active, Py_ssize_t lo, Py_ssize_t chunk,
+                           Py_ssize_t n_first, Py_ssize_t sum_from, bint dense_clear,
+                           bint summing, double weight_sum, double *sumsq,
+                           double *sumabs) noexcept nogil:
+    """Part [lo, lo + chunk) of a batch's update: the slices' gradients summed
+    (unless done already: ``summing`` False), the step, the W1 part cleared for the
+    next batch (dense_clear)."""
+    lo = min(lo, n_params)
+    cdef Py_ssize_t hi = min(lo + chunk, n_params)
+    if summing:
+        _sum_part(grads, extra_grads, n_params, n_active, lo, hi, n_first, sum_from,
+                  dense_clear)
+    _update_range(lay, model, params, grads, state_1, state_2, lo, hi, weight_sum,
+                  opt, size, sumsq, sumabs)
+    if dense_clear and lo < n_first:
+        memset(grads + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
 
 
 cdef bint _clear_by_rows(const Py_ssize_t *x_indptr, const Py_ssize_t *order,
@@ -1030,7 +1349,7 @@ def adam_update(floating[::1] w, const floating[::1] raw, floating[::1] m,
     with nogil:
         _adam_range(&w[0], &raw[0], &m[0], &s[0], n, <floating> alpha,
                     <floating> weight_sum, beta_1, beta_2, <floating> epsilon,
-                    <floating> rate)
+                    <floating> rate, <floating> 1)
 
 
 def all_finite(const floating[::1] x, int n_threads):
@@ -1073,6 +1392,34 @@ def apply_activation(floating[:, ::1] z, const floating[::1] bias, str activatio
     with nogil:
         _bias_activation(&z[0, 0] if z.shape[0] * z.shape[1] else NULL,
                          &bias[0] if bias.shape[0] else NULL, z.shape[0], z.shape[1], code)
+
+
+def activation_derivative(const floating[::1] z, str activation):
+    """activation'(z) from the pre-activations z: the kernels' own pass of the
+    hidden layers that keep their inputs (for testing; training never goes through
+    here)."""
+    out = np.empty(z.shape[0], dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] view = out
+    cdef int code = ACTIVATION_CODES[activation]
+    if z.shape[0]:
+        with nogil:
+            _derivative_from_input(&view[0], &z[0], z.shape[0], code)
+    return out
+
+
+def dropout_mask(floating[:, ::1] block, double rate, unsigned long long seed,
+                 Py_ssize_t row_start, Py_ssize_t layer):
+    """block *= the keep mask / (1 - rate) of hidden layer ``layer`` for rows
+    row_start.. (for testing the mask; training applies it in place)."""
+    if not 0 <= rate < 1:
+        raise ValueError("rate must be in [0, 1)")
+    cdef Model model
+    model.dropout = rate
+    model.dropout_seed = seed
+    if block.shape[0] * block.shape[1]:
+        with nogil:
+            _dropout_block(&block[0, 0], block.shape[0], block.shape[1], row_start,
+                           layer, &model)
 
 
 def parameter_count(const Py_ssize_t[::1] units):
@@ -1202,7 +1549,7 @@ cdef void _split_backward_update(const Layout *lay, const Model *model,
                                  floating *hidden_delta, const floating *delta,
                                  Py_ssize_t n_rows, Py_ssize_t lo, Py_ssize_t hi,
                                  bint owns_output_bias, double weight_sum,
-                                 double adam_rate, double *sumsq,
+                                 const StepSize *size, double *sumsq,
                                  double *sumabs) noexcept nogil:
     """Gradients of one part's parameters from the output delta, then their update;
     sumsq and sumabs receive the part's sum w^2 and sum |w| after it.
@@ -1237,21 +1584,21 @@ cdef void _split_backward_update(const Layout *lay, const Model *model,
     sumsq[0] = 0.0
     sumabs[0] = 0.0
     _update_range(lay, model, params, grads, state_1, state_2, n_in * lo, n_in * hi,
-                  weight_sum, opt, adam_rate, &sq, &ab)
+                  weight_sum, opt, size, &sq, &ab)
     if csr != NULL:
         _clear_csr_rows(csr.x_indices, csr.x_indptr, rows, row_start, n_rows, width,
                         grads + n_in * lo)
     sumsq[0] += sq
     sumabs[0] += ab
     _update_range(lay, model, params, grads, state_1, state_2, w2, w2 + width * n_out,
-                  weight_sum, opt, adam_rate, &sq, &ab)
+                  weight_sum, opt, size, &sq, &ab)
     sumsq[0] += sq
     sumabs[0] += ab
     _update_range(lay, model, params, grads, state_1, state_2, b1, b1 + width,
-                  weight_sum, opt, adam_rate, &sq, &ab)
+                  weight_sum, opt, size, &sq, &ab)
     if owns_output_bias:
         _update_range(lay, model, params, grads, state_1, state_2, b2, b2 + n_out,
-                      weight_sum, opt, adam_rate, &sq, &ab)
+                      weight_sum, opt, size, &sq, &ab)
 
 
 cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
@@ -1285,13 +1632,14 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
     cdef floating *x_block
     cdef floating *out
     cdef floating *share
-    cdef double batch_loss, weight_sum, adam_rate, sumsq, sumabs
+    cdef double batch_loss, weight_sum, sumsq, sumabs
+    cdef StepSize size
     cdef long long t
     cdef bint done
 
     _block_columns(params, grads, n_in, n_hidden, n_parts, True)
     _block_columns(state_1, grads, n_in, n_hidden, n_parts, True)
-    if opt.solver == SOLVER_ADAM:
+    if opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW:
         _block_columns(state_2, grads, n_in, n_hidden, n_parts, True)
     if model.sparse:
         # The W1 gradient stays zero outside the rows a batch touches.
@@ -1357,10 +1705,9 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                                                                 weight_sum)
                 if tid == 0:
                     result[0] = result[0] + batch_loss * n_rows
-                adam_rate = 0.0
-                if opt.solver == SOLVER_ADAM:
+                if opt.solver != SOLVER_SGD:
                     t = t + 1
-                    adam_rate = _adam_rate(opt, t)
+                size = _step_size(opt, t)
                 p = tid
                 while p < n_parts:
                     lo = _unit_start(n_hidden, n_parts, p)
@@ -1370,7 +1717,7 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
                         csr, order, start,
                         work + p * part_work + batch_size * x_width,
                         work + p * part_work + batch_size * (x_width + width_max),
-                        out, n_rows, lo, hi, p == 0, weight_sum, adam_rate,
+                        out, n_rows, lo, hi, p == 0, weight_sum, &size,
                         &part_sq[parity * n_parts + p], &part_abs[parity * n_parts + p])
                     p = p + team
                 start = stop
@@ -1386,7 +1733,7 @@ cdef bint _train_epoch_unit_split(const Layout *lay, const Model *model,
 
     _block_columns(params, grads, n_in, n_hidden, n_parts, False)
     _block_columns(state_1, grads, n_in, n_hidden, n_parts, False)
-    if opt.solver == SOLVER_ADAM:
+    if opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW:
         _block_columns(state_2, grads, n_in, n_hidden, n_parts, False)
     loss_sum[0] = result[0]
     return stop_before[0] != PY_SSIZE_T_MAX
@@ -1446,9 +1793,12 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef double part_loss[MAX_THREADS]
     cdef double part_sq[MAX_THREADS]
     cdef double part_abs[MAX_THREADS]
+    cdef double part_norm[MAX_THREADS]
     cdef Layout lay
     _fill_layout(&lay, units, coef_offset, intercept_offset, n_slices, n_threads)
     cdef Input data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
+    cdef bint clipping = opt.max_grad_norm > 0
+    cdef StepSize size
 
     cdef Py_ssize_t n_samples = order.shape[0], n_params = lay.n_params
     cdef Py_ssize_t capacity = _ceil_div(batch_size, n_slices)
@@ -1464,17 +1814,23 @@ def train_epoch(floating[::1] params, floating[::1] grads,
         raise ValueError(f"batch_size must be in [1, {n_samples}], got {batch_size}")
     if (params.shape[0] != n_params or grads.shape[0] != n_params
             or state_1.shape[0] != n_params
-            or state_2.shape[0] != (n_params if opt.solver == SOLVER_ADAM else 1)):
+            or state_2.shape[0] != (n_params if opt.solver in (SOLVER_ADAM, SOLVER_ADAMW)
+                                    else 1)):
         raise ValueError("params, grads and the optimizer state do not fit the network")
+    if not 0 <= opt.solver <= SOLVER_ADAGRAD:
+        raise ValueError(f"unknown solver code {opt.solver}")
     cdef floating *extra_grads = &work[0] + n_slices * thread_work
     cdef Py_ssize_t start, stop, n_rows, i, t, chunk, n_active, lo, hi, batch_index = 0
     cdef Py_ssize_t param_chunk = _ceil_div(n_params, n_slices)
-    cdef double loss_sum = 0.0, batch_loss, weight_sum, adam_rate = 0.0
+    cdef double loss_sum = 0.0, batch_loss, weight_sum, sq_norm
     cdef double sumsq, sumabs
     cdef long long step = opt.step
     if split_units:
         if lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
             raise ValueError("split_units needs one hidden layer of >= n_slices units")
+        if clipping or _needs_preactivation(&model):
+            raise ValueError("split_units does not clip gradients, keep "
+                             "pre-activations or apply dropout")
         if work.shape[0] < _unit_split_workspace_size(units, batch_size, n_slices,
                                                       model.sparse):
             raise ValueError("work is too small")
@@ -1544,47 +1900,52 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             batch_loss = batch_loss / weight_sum + _penalty(&model, sumsq, sumabs,
                                                             weight_sum)
             loss_sum += batch_loss * n_rows
-            if opt.solver == SOLVER_ADAM:
+            if opt.solver != SOLVER_SGD:
                 step += 1
-                adam_rate = _adam_rate(&opt, step)
+            size = _step_size(&opt, step)
+            if clipping:
+                # The whole gradient first (summed over the slices), then its norm.
+                if n_active == 1:
+                    sq_norm = _gradient_sq_norm(&lay, &model, &params[0], &grads[0], 0,
+                                                n_params, weight_sum)
+                else:
+                    if n_threads == 1:
+                        for t in range(n_slices):
+                            part_norm[t] = _sum_part_norm(
+                                &lay, &model, &params[0], &grads[0], extra_grads,
+                                n_params, n_active, t * param_chunk, param_chunk,
+                                n_first, sum_from, dense_clear, weight_sum)
+                    else:
+                        for t in prange(n_slices, num_threads=n_threads,
+                                        schedule="static"):
+                            part_norm[t] = _sum_part_norm(
+                                &lay, &model, &params[0], &grads[0], extra_grads,
+                                n_params, n_active, t * param_chunk, param_chunk,
+                                n_first, sum_from, dense_clear, weight_sum)
+                    sq_norm = 0.0
+                    for t in range(n_slices):
+                        sq_norm = sq_norm + part_norm[t]
+                size.grad_scale = _clip_factor(opt.max_grad_norm, sq_norm)
             if n_active == 1:
                 _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
-                              &state_2[0], 0, n_params, weight_sum, &opt, adam_rate,
+                              &state_2[0], 0, n_params, weight_sum, &opt, &size,
                               &sumsq, &sumabs)
                 if dense_clear:
                     memset(&grads[0], 0, n_first * sizeof(floating))
             elif n_threads == 1:
                 for t in range(n_slices):
-                    lo = min(t * param_chunk, n_params)
-                    hi = min(lo + param_chunk, n_params)
-                    if dense_clear:
-                        _sum_and_clear_gradients(&grads[0], extra_grads, n_params,
-                                                 n_active - 1, lo,
-                                                 max(lo, min(hi, n_first)))
-                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1,
-                                   max(lo, max(sum_from, n_first if dense_clear else 0)),
-                                   max(hi, max(sum_from, n_first if dense_clear else 0)))
-                    _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
-                                  &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
-                                  &part_sq[t], &part_abs[t])
-                    if dense_clear and lo < n_first:
-                        memset(&grads[0] + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
+                    _sum_update_part(&lay, &model, &opt, &size, &params[0], &grads[0],
+                                     extra_grads, &state_1[0], &state_2[0], n_params,
+                                     n_active, t * param_chunk, param_chunk, n_first,
+                                     sum_from, dense_clear, not clipping, weight_sum,
+                                     &part_sq[t], &part_abs[t])
             else:
                 for t in prange(n_slices, num_threads=n_threads, schedule="static"):
-                    lo = min(t * param_chunk, n_params)
-                    hi = min(lo + param_chunk, n_params)
-                    if dense_clear:
-                        _sum_and_clear_gradients(&grads[0], extra_grads, n_params,
-                                                 n_active - 1, lo,
-                                                 max(lo, min(hi, n_first)))
-                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1,
-                                   max(lo, max(sum_from, n_first if dense_clear else 0)),
-                                   max(hi, max(sum_from, n_first if dense_clear else 0)))
-                    _update_range(&lay, &model, &params[0], &grads[0], &state_1[0],
-                                  &state_2[0], lo, hi, weight_sum, &opt, adam_rate,
-                                  &part_sq[t], &part_abs[t])
-                    if dense_clear and lo < n_first:
-                        memset(&grads[0] + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
+                    _sum_update_part(&lay, &model, &opt, &size, &params[0], &grads[0],
+                                     extra_grads, &state_1[0], &state_2[0], n_params,
+                                     n_active, t * param_chunk, param_chunk, n_first,
+                                     sum_from, dense_clear, not clipping, weight_sum,
+                                     &part_sq[t], &part_abs[t])
             if by_rows:
                 _clear_csr_rows(data.x_indices, data.x_indptr, &order[0], start, n_rows,
                                 units[1], &grads[0])
@@ -1726,5 +2087,5 @@ cdef void _forward_block(const Layout *lay, const Model *model, const floating *
     _split_workspace(lay, work, capacity, model.sparse, &x_block, acts, deltas)
     inp = NULL if model.sparse else x + row_start * lay.units[0]
     _forward(lay, params, inp, &csr if model.sparse else NULL, NULL, row_start, acts,
-             n_rows, model.hidden_activation, model.output_activation)
+             n_rows, model.hidden_activation, model.output_activation, NULL, model)
     memcpy(out + row_start * n_out, acts[lay.n_layers], n_rows * n_out * sizeof(floating))

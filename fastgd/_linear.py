@@ -239,13 +239,15 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         Weights of the classes, multiplied into ``sample_weight``.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffles and the early-stopping split of 'sgd' / 'adam'.
-    solver : {'lbfgs', 'sgd', 'adam', 'newton-cg', 'newton-cholesky', 'sag', \
-'saga', 'liblinear'}, default='lbfgs'
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'newton-cg', \
+'newton-cholesky', 'sag', 'saga', 'liblinear'}, default='lbfgs'
         'lbfgs': full-batch L-BFGS on the compiled loss and gradient
         (preconditioned, see the module notes); scikit-learn's other names run it
         too with L2 or no penalty, and OWL-QN with L1 / elastic net ('saga',
-        'liblinear'); 'liblinear' solves liblinear's objective. 'sgd' / 'adam':
-        compiled mini-batch epochs, with L1 / elastic net and ``partial_fit``.
+        'liblinear'); 'liblinear' solves liblinear's objective. 'sgd' / 'adam' /
+        'adamw' / 'rmsprop' / 'adagrad': compiled mini-batch epochs, with L1 /
+        elastic net and ``partial_fit`` (the last three step as torch.optim's
+        AdamW, RMSprop and Adagrad, see MLPClassifier).
     max_iter : int, default=100
         L-BFGS iterations, or epochs of 'sgd' / 'adam'.
     verbose : int, default=0
@@ -329,6 +331,8 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
     ):
         self.penalty = penalty
         self.C = C
@@ -348,6 +352,7 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
+            weight_decay, max_grad_norm,
         )
 
     # -- parameters ----------------------------------------------------------------
@@ -912,7 +917,8 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         Accepted for compatibility; the kernels choose their own threads.
     positive : bool, default=False
         Constrain the coefficients to be >= 0 (L-BFGS-B bounds; 'lbfgs' only).
-    solver : {'auto', 'lstsq', 'cg', 'lbfgs', 'sgd', 'adam'}, default='auto'
+    solver : {'auto', 'lstsq', 'cg', 'lbfgs', 'sgd', 'adam', 'adamw', 'rmsprop', \
+'adagrad'}, default='auto'
         'lstsq': the direct solve (ridge too when ``alpha > 0``): a Gram pass,
         iteratively refined where the conditioning calls for it, or a blocked
         QR pass and a small SVD when the design is ill-conditioned or
@@ -966,7 +972,8 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         "n_jobs": [None, Integral],
         "positive": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "lstsq", "cg", "lbfgs", "sgd", "adam"})],
+        "solver": [StrOptions({"auto", "lstsq", "cg", "lbfgs",
+                               *_STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -1007,6 +1014,8 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
     ):
         self.fit_intercept = fit_intercept
         self.copy_X = copy_X
@@ -1024,6 +1033,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
+            weight_decay, max_grad_norm,
         )
 
     def _check_solver_options(self):

@@ -56,8 +56,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
     _parameter_constraints: dict = {
         **MINIBATCH_CONSTRAINTS,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu",
+                                   "leaky_relu", "gelu", "silu"})],
+        "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -73,6 +75,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
         early_stopping_metric="score", max_time=None, warmup_epochs=0,
+        weight_decay=0.0, max_grad_norm=None, dropout=0.0,
     ):
         self.activation = activation
         self.solver = solver
@@ -85,10 +88,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         self.verbose = verbose
         self.warm_start = warm_start
         self.max_fun = max_fun
+        self.dropout = dropout
         self._set_minibatch_params(
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
+            weight_decay, max_grad_norm,
         )
 
     # -- network plumbing --------------------------------------------------------
@@ -103,7 +108,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         """A Network over a fresh flat copy of coefs_/intercepts_ in ``dtype``."""
         units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
         params = pack(self.coefs_, self.intercepts_, dtype)
-        return Network(units, self.activation, self.out_activation_, params)
+        return Network(units, self.activation, self.out_activation_, params,
+                       dropout=getattr(self, "dropout", 0.0))
 
     def _adopt(self, network):
         """Point coefs_/intercepts_ at the network's flat buffer (views, no copy)."""
@@ -211,6 +217,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
     @holding_single_threaded_blas
     def _fit_lbfgs(self, X, y, sample_weight, subtasks=NO_SUBTASKS):
         dtype = self.coefs_[0].dtype  # later calls keep the weights' dtype
+        if self.dropout > 0:
+            raise ValueError(
+                "dropout > 0 needs a mini-batch solver ('sgd', 'adam', 'adamw', "
+                "'rmsprop', 'adagrad'): with solver='lbfgs' the masks would change "
+                "the objective between iterations.")
         network = self._network(dtype)
         data = KernelData(X, dtype, y, sample_weight)
         loss_name = self._loss_name()
@@ -366,11 +377,18 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
 _COMMON_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation function of the hidden layers.
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'gelu', \
+'silu'}, default='relu'
+        Activation function of the hidden layers. fastgd adds 'leaky_relu' (slope
+        0.01 below zero), 'gelu' (exact, x Phi(x) with the normal CDF Phi: torch's
+        default) and 'silu' (x sigmoid(x)); models using them cannot be exported
+        to scikit-learn or ONNX.
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad'}, default='adam'
         'lbfgs' runs scipy's L-BFGS-B on the compiled full-batch loss and gradient;
-        'sgd' and 'adam' train one compiled epoch per kernel call.
+        the others train one compiled epoch per kernel call. fastgd adds 'adamw',
+        'rmsprop' and 'adagrad', step for step as torch.optim's AdamW (with
+        ``weight_decay``), RMSprop (its alpha = ``beta_2``) and Adagrad, all with
+        ``epsilon``.
     alpha : float, default=0.0001
         Strength of the L2 penalty, divided by the (weighted) batch size.
     batch_size : int or 'auto', default='auto'
@@ -412,7 +430,13 @@ default='constant'
     n_iter_no_change : int, default=10
         Epochs without improvement by ``tol`` before stopping ('sgd', 'adam').
     max_fun : int, default=15000
-        Maximum loss function calls ('lbfgs').""" + EXTRA_PARAMETERS_DOC
+        Maximum loss function calls ('lbfgs').""" + EXTRA_PARAMETERS_DOC + """
+    dropout : float, default=0.0
+        Inverted dropout on the hidden layers while training (the mini-batch
+        solvers): each hidden unit's output is zeroed with this probability in each
+        row and batch, the others scaled by 1 / (1 - dropout). The masks are drawn
+        from ``random_state`` (identical reruns); ``predict`` uses no dropout, so
+        the fitted model exports as usual."""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
@@ -505,6 +529,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
+        dropout=0.0,
         class_weight=None,
     ):
         self.class_weight = class_weight
@@ -519,7 +546,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             early_stopping_metric=early_stopping_metric, max_time=max_time,
-            warmup_epochs=warmup_epochs,
+            warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm, dropout=dropout,
         )
 
     _parameter_constraints: dict = {
@@ -764,6 +792,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
+        dropout=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -776,7 +807,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             early_stopping_metric=early_stopping_metric, max_time=max_time,
-            warmup_epochs=warmup_epochs,
+            warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm, dropout=dropout,
         )
 
     def predict(self, X):
