@@ -270,15 +270,16 @@ def _concat(*datas):
 
 
 def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, params,
-                 batch_size, shuffle, seed):
-    """One compiled epoch on a shard from the given parameters and optimizer state."""
-    net = Network(units, hidden, output, params.astype(data.dtype))
+                 batch_size, shuffle, seed, dropout=0.0):
+    """One compiled epoch on a shard from the given parameters and optimizer state
+    (``seed`` draws the shuffle and keys the dropout masks)."""
+    net = Network(units, hidden, output, params.astype(data.dtype), dropout=dropout)
     optimizer.as_dtype(data.dtype)
     order = np.arange(data.n_samples)
     if shuffle:
         np.random.RandomState(seed).shuffle(order)
     loss_sum = net.train_epoch(data, loss, penalty, optimizer, order,
-                               min(batch_size, data.n_samples))
+                               min(batch_size, data.n_samples), dropout_seed=seed)
     return net.params, optimizer.state_1, optimizer.state_2, optimizer.step, loss_sum
 
 
@@ -359,7 +360,7 @@ class _DaskEstimator(BaseEstimator):
                 units=list(net.units), hidden=net.hidden_activation,
                 output=net.output_activation, loss=loss, penalty=penalty,
                 optimizer=optimizer, params=net.params, batch_size=batch,
-                shuffle=est.shuffle)
+                shuffle=est.shuffle, dropout=net.dropout)
             # Rows-weighted averages, in shard order.
             net.params[...] = sum(a * r[0].astype(np.float64) for a, r in zip(share, results))
             optimizer.state_1[...] = sum(a * r[1].astype(np.float64)
@@ -766,6 +767,8 @@ class _MLP(_DaskEstimator):
         loss = est._loss_name()
         if est.solver in _STOCHASTIC_SOLVERS:
             est.n_iter_ = self._local_sgd(est, parts, net, loss, est.alpha)
+        elif est.dropout > 0:
+            raise ValueError("dropout > 0 needs a mini-batch solver, not 'lbfgs'.")
         else:
             self._lbfgs(est, parts, net, loss, total)
         est._adopt(net)

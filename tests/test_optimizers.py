@@ -48,10 +48,10 @@ def _torch_optimizer(solver, coefs, intercepts, lr, weight_decay=0.0, beta_2=0.9
 
 
 def _torch_mlp_run(X, y, solver, batch_size, n_epochs, lr, alpha, max_grad_norm=None,
-                   activation=torch.tanh, rates=None, **opt_params):
+                   activation=torch.tanh, rates=None, hidden=H, **opt_params):
     """scikit-learn's MLPRegressor objective per batch (half mean squared error plus
     alpha / 2 ||W||^2 / batch rows) trained by torch; the weights after every epoch."""
-    coefs, intercepts = _glorot([D, H, 1], 0)
+    coefs, intercepts = _glorot([X.shape[1], hidden, 1], 0)
     W = [torch.tensor(c, requires_grad=True) for c in coefs]
     b = [torch.tensor(c, requires_grad=True) for c in intercepts]
     opt = _torch_optimizer(solver, W, b, lr, **opt_params)
@@ -61,7 +61,7 @@ def _torch_mlp_run(X, y, solver, batch_size, n_epochs, lr, alpha, max_grad_norm=
         if rates is not None:
             for group in opt.param_groups:
                 group["lr"] = rates[epoch]
-        for start in range(0, N, batch_size):
+        for start in range(0, len(X), batch_size):
             xb, yb = Xt[start:start + batch_size], yt[start:start + batch_size]
             out = activation(xb @ W[0] + b[0]) @ W[1] + b[1]
             loss = 0.5 * ((yb - out) ** 2).mean()
@@ -261,3 +261,44 @@ def test_parameter_validation():
         fastgd.LinearRegression(solver="sgd", max_grad_norm=0.0).fit(X, y)
     with pytest.raises(ValueError, match="solver"):
         fastgd.MLPRegressor(solver="adamax").fit(X, y)
+
+
+def test_clipping_and_solvers_with_sliced_batches_match_torch():
+    """Batches large enough to be split in row slices (private gradients summed
+    before the norm is taken): adamw with clipping, 10 epochs of 2 batches."""
+    from fastgd import _threads
+    rng = np.random.RandomState(5)
+    X = rng.normal(size=(1000, 50))
+    y = 3 * np.tanh(X[:, :5].sum(axis=1)) + 0.1 * rng.normal(size=1000)
+    assert _threads.slices_for(np.array([50, 64, 1]), 500) > 1
+    params = dict(weight_decay=0.05)
+    ref = _torch_mlp_run(X, y, "adamw", 500, 10, 0.01, 1e-3, max_grad_norm=0.2,
+                         hidden=64, **params)
+    est = fastgd.MLPRegressor(hidden_layer_sizes=(64,), activation="tanh",
+                              solver="adamw", alpha=1e-3, batch_size=500,
+                              learning_rate_init=0.01, shuffle=False, random_state=0,
+                              max_grad_norm=0.2, **params)
+    for epoch in range(10):
+        est.partial_fit(X, y)
+        for a, b in zip(_ours(est), ref[epoch]):
+            assert_allclose(a, b, rtol=1e-6, atol=1e-12, err_msg=f"epoch {epoch}")
+
+
+@pytest.mark.parametrize("solver", ["adamw", "adagrad"])
+def test_sparse_input_equals_dense(solver):
+    """CSR rows (the first layer's gradient kept zero outside a batch's features)
+    clip and step as the dense fit does."""
+    import scipy.sparse as sp
+    rng = np.random.RandomState(6)
+    X = rng.normal(size=(200, 30)) * (rng.rand(200, 30) < 0.2)
+    y = X @ rng.normal(size=30)
+    kw = dict(hidden_layer_sizes=(8,), solver=solver, shuffle=True, random_state=0,
+              max_iter=4, batch_size=20, max_grad_norm=0.5, alpha=1e-3)
+    if solver == "adamw":
+        kw["weight_decay"] = 0.1
+    with pytest.warns(Warning):
+        a = fastgd.MLPRegressor(**kw).fit(X, y)
+    with pytest.warns(Warning):
+        b = fastgd.MLPRegressor(**kw).fit(sp.csr_matrix(X), y)
+    for u, v in zip(_ours(a), _ours(b)):
+        assert_allclose(u, v, rtol=1e-10, atol=1e-13)
