@@ -430,8 +430,7 @@ default='constant'
     n_iter_no_change : int, default=10
         Epochs without improvement by ``tol`` before stopping ('sgd', 'adam').
     max_fun : int, default=15000
-        Maximum loss function calls ('lbfgs').""" + EXTRA_PARAMETERS_DOC + """
-    dropout : float, default=0.0
+        Maximum loss function calls ('lbfgs').""" + EXTRA_PARAMETERS_DOC + """    dropout : float, default=0.0
         Inverted dropout on the hidden layers while training (the mini-batch
         solvers): each hidden unit's output is zeroed with this probability in each
         row and batch, the others scaled by 1 / (1 - dropout). The masks are drawn
