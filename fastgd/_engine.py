@@ -171,7 +171,8 @@ class Penalty:
         self.fit_intercept = bool(fit_intercept)
 
 
-def model_spec(hidden_activation, output_activation, loss, penalty, data):
+def model_spec(hidden_activation, output_activation, loss, penalty, data, dropout=0.0,
+               dropout_seed=0):
     """The dict the kernels convert to their ``Model`` struct."""
     if not isinstance(penalty, Penalty):
         penalty = Penalty(alpha=penalty)
@@ -185,6 +186,8 @@ def model_spec(hidden_activation, output_activation, loss, penalty, data):
         "fit_intercept": penalty.fit_intercept,
         "sparse": data.sparse,
         "has_weights": data.has_weights,
+        "dropout": float(dropout),
+        "dropout_seed": int(dropout_seed),
     }
 
 
@@ -216,12 +219,17 @@ class Network:
         Names as in scikit-learn's ``ACTIVATIONS``.
     params : ndarray of shape (n_params,)
         Flat parameters (see ``pack``); owned and updated in place.
+    dropout : float, default=0.0
+        Inverted dropout rate of the hidden layers' outputs while training (never
+        in ``predict``).
     """
 
-    def __init__(self, units, hidden_activation, output_activation, params):
+    def __init__(self, units, hidden_activation, output_activation, params,
+                 dropout=0.0):
         self.units = np.asarray(units, dtype=np.intp)
         self.hidden_activation = hidden_activation
         self.output_activation = output_activation
+        self.dropout = float(dropout)
         self.params = params
         self.dtype = params.dtype
         if params.shape != (_kernels.parameter_count(self.units),):
@@ -256,10 +264,17 @@ class Network:
                 f"X has {data.n_features} features, the network expects {self.units[0]}"
             )
 
-    def train_epoch(self, data, loss, penalty, optimizer, order, batch_size):
+    def keeps_preactivations(self):
+        """Whether training keeps the hidden layers' inputs (gelu, silu, dropout):
+        the hidden-unit split of the epoch does not."""
+        return self.dropout > 0 or self.hidden_activation in ("gelu", "silu")
+
+    def train_epoch(self, data, loss, penalty, optimizer, order, batch_size,
+                    dropout_seed=0):
         """One epoch of mini-batch training over the rows in ``order``.
 
         ``penalty`` is a Penalty, or a float: scikit-learn's MLP alpha.
+        ``dropout_seed`` keys this epoch's dropout masks (with ``dropout`` > 0).
         Returns the summed (batch loss x batch rows), as scikit-learn accumulates it.
         """
         self._check(data)
@@ -274,7 +289,11 @@ class Network:
         batch_size = int(min(max(1, batch_size), order.size))
         n_slices = data.slices_for(self.units, batch_size)
         n_threads = _threads.threads_for(n_slices)
-        split_units = _threads.splits_units(self.units, batch_size, n_slices)
+        # The unit split updates each part as soon as its gradient is known: no
+        # global norm to clip by, and no room for pre-activations.
+        split_units = (_threads.splits_units(self.units, batch_size, n_slices)
+                       and not optimizer.max_grad_norm
+                       and not self.keeps_preactivations())
         if split_units:
             size = _kernels.unit_split_workspace_size(self.units, batch_size, n_slices,
                                                       data.sparse)
@@ -283,9 +302,9 @@ class Network:
                                            n_slices, data.sparse)
         work = np.empty(size, dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
-                          data)
-        # The kernel reports adam's step count here even when Ctrl-C stops the epoch
-        # part way (the parameters then hold the batches taken).
+                          data, self.dropout, dropout_seed)
+        # The kernel reports the adaptive solvers' step count here even when Ctrl-C
+        # stops the epoch part way (the parameters then hold the batches taken).
         step = np.array([optimizer.step], dtype=np.int64)
         try:
             with _threads.single_threaded_blas():
@@ -298,17 +317,20 @@ class Network:
         finally:
             optimizer.step = int(step[0])
 
-    def loss_gradient(self, data, loss, penalty):
+    def loss_gradient(self, data, loss, penalty, dropout_seed=None):
         """Full-batch loss; the gradient is left in ``self.grads``.
 
         ``penalty`` is a Penalty without L1, or a float: scikit-learn's MLP alpha.
+        With ``dropout_seed`` (not None), the loss and gradient of the network with
+        ``dropout`` and that seed's fixed masks (row i of data keyed as row i).
         """
         self._check(data)
         # The solvers call this tens of times per fit on the same data: the block
         # plan, workspace and spec are made once (20 us a call, a third of the
         # whole call on iris). The slice cap is in the key, so changing
         # FASTGD_MAX_SLICES between calls still takes effect.
-        key = (data, loss, penalty, _threads.slice_cap())
+        dropout = self.dropout if dropout_seed is not None else 0.0
+        key = (data, loss, penalty, _threads.slice_cap(), dropout, dropout_seed or 0)
         plan = self._plan
         if plan is None or plan[0][0] is not data or plan[0][1:] != key[1:]:
             rows = block_rows(self.units, data.n_samples, data.sparse)
@@ -318,7 +340,7 @@ class Network:
             work = np.empty(_kernels.workspace_size(self.units, rows, n_parts,
                                                     data.sparse), dtype=self.dtype)
             spec = model_spec(self.hidden_activation, self.output_activation, loss,
-                              penalty, data)
+                              penalty, data, dropout, dropout_seed or 0)
             plan = self._plan = (key, rows, n_parts, work, spec)
         _, rows, n_parts, work, spec = plan
         n_threads = _threads.threads_for(n_parts)
@@ -357,15 +379,28 @@ class Optimizer:
     adam: ``state_1``/``state_2`` are the first/second moments and ``step`` the
     time step; the update uses ``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`` with
     ``lr = lr_init`` (scikit-learn's adam has no schedule) unless cosine or warm-up.
-    Both: "cosine" gives epoch e (from 0) ``lr_init * (1 + cos(pi e / max_iter)) / 2``
+    adamw (torch's AdamW): adam's moments, with ``epsilon`` added as torch adds it
+    (to the bias-corrected root) and the coefs multiplied by
+    ``1 - lr * weight_decay`` before each step. rmsprop (torch's RMSprop, its
+    ``alpha`` = beta_2) and adagrad (torch's Adagrad) keep their second moment /
+    sum of squares in ``state_1``. Like adam they have no invscaling / adaptive
+    schedule (scikit-learn's adam has none).
+    ``max_grad_norm`` (None: off) clips each batch's whole gradient to that L2 norm,
+    as ``torch.nn.utils.clip_grad_norm_``.
+    All: "cosine" gives epoch e (from 0) ``lr_init * (1 + cos(pi e / max_iter)) / 2``
     (torch's CosineAnnealingLR(T_max=max_iter) stepped once per epoch), and
     ``warmup_epochs`` = W > 0 multiplies epoch e's rate by min(1, (e + 1) / W).
     ``epoch`` counts the epochs trained, across partial_fit calls.
     """
 
+    # Defaults for optimizers pickled before these options existed.
+    weight_decay = 0.0
+    max_grad_norm = None
+
     def __init__(self, solver, n_params, dtype, learning_rate_init, schedule="constant",
                  momentum=0.9, nesterov=True, power_t=0.5, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, max_iter=None, warmup_epochs=0):
+                 epsilon=1e-8, max_iter=None, warmup_epochs=0, weight_decay=0.0,
+                 max_grad_norm=None):
         self.solver = solver
         self.learning_rate_init = float(learning_rate_init)
         self.schedule = schedule
@@ -377,12 +412,16 @@ class Optimizer:
         self.epsilon = epsilon
         self.max_iter = max_iter
         self.warmup_epochs = int(warmup_epochs)
+        self.weight_decay = float(weight_decay)
+        self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
         self.epoch = 0
         self.step = 0
         self.learning_rate = self._scheduled_rate(0, self.learning_rate_init)
         self.state_1 = np.zeros(n_params, dtype=dtype)
-        # adam's second moment; sgd needs no second buffer (a 1-element stand-in).
-        self.state_2 = np.zeros(n_params if solver == "adam" else 1, dtype=dtype)
+        # adam's second moment; the others need no second buffer (a 1-element
+        # stand-in).
+        self.state_2 = np.zeros(n_params if solver in ("adam", "adamw") else 1,
+                                dtype=dtype)
 
     def _scheduled_rate(self, epoch, base):
         """The rate of epoch ``epoch`` for the epoch-indexed schedules (cosine,
@@ -412,6 +451,8 @@ class Optimizer:
             "beta_2": float(self.beta_2),
             "epsilon": float(self.epsilon),
             "step": int(self.step),
+            "weight_decay": self.weight_decay,
+            "max_grad_norm": self.max_grad_norm or 0.0,
         }
 
     def iteration_ends(self, time_step, *_):
@@ -427,7 +468,7 @@ class Optimizer:
 
     def trigger_stopping(self, msg, verbose):
         """True when training should stop; the adaptive schedule divides the rate instead."""
-        if self.solver == "adam" or self.schedule != "adaptive":
+        if self.solver != "sgd" or self.schedule != "adaptive":
             if verbose:
                 print(msg + " Stopping.")
             return True

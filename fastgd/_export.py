@@ -4,9 +4,13 @@
 replaces, with the same parameters and fitted attributes: it predicts the same, and
 its pickle names no fastgd class, so a system with only scikit-learn installed can
 load it. fastgd's training-only options (callbacks, ``class_weight`` of the MLPs,
-``max_time``, ``warmup_epochs``, ``early_stopping_metric``, the 'cosine' schedule,
-the 'sgd' / 'adam' solvers of the linear models) shaped the training, not the model:
-they are replaced by scikit-learn's defaults, with a warning naming each one.
+``max_time``, ``warmup_epochs``, ``early_stopping_metric``, ``weight_decay``,
+``max_grad_norm``, ``dropout``, the 'cosine' schedule, the 'adamw' / 'rmsprop' /
+'adagrad' solvers and the linear models' 'sgd' / 'adam') shaped the training, not
+the model: they are replaced by scikit-learn's defaults, with a warning naming each
+one. (Dropout is off in predict, so a model trained with it exports as any other.)
+The activations 'leaky_relu', 'gelu' and 'silu' change the model itself: such a
+model is refused with a ValueError naming the activation.
 
 When skl2onnx is installed, ``register_onnx_converters`` (armed on import of
 fastgd, run when skl2onnx is imported) registers the four estimators with skl2onnx, reusing its converters for the
@@ -32,6 +36,12 @@ _MLP_ATTRIBUTES = ("n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_"
                    "classes_", "_label_binarizer", "_no_improvement_count")
 _LINEAR_ATTRIBUTES = ("n_iter_", "n_features_in_", "feature_names_in_", "classes_",
                       "rank_", "singular_")
+
+
+# Options scikit-learn does not have: the activations change what the model computes
+# (no export), the solvers only how it was trained (replaced, with a warning).
+_FASTGD_ACTIVATIONS = ("leaky_relu", "gelu", "silu")
+_FASTGD_SOLVERS = ("adamw", "rmsprop", "adagrad")
 
 
 def _plain(value):
@@ -113,9 +123,16 @@ def to_sklearn(est):
     check_is_fitted(est)
     name = type(est).__name__
     if name in ("MLPClassifier", "MLPRegressor"):
+        if est.activation in _FASTGD_ACTIVATIONS:
+            raise ValueError(
+                f"to_sklearn: activation={est.activation!r} is fastgd's own; "
+                f"scikit-learn's {name} (and so ONNX export through it) supports "
+                "only 'identity', 'logistic', 'tanh' and 'relu'.")
         target_cls = getattr(sk_nn, name)
+        # The solver shaped the weights only: the exported model predicts the same.
         params = _sklearn_params(est, target_cls,
-                                 replace={"learning_rate": (("cosine",), "constant")})
+                                 replace={"learning_rate": (("cosine",), "constant"),
+                                          "solver": (_FASTGD_SOLVERS, "adam")})
         out = target_cls(**params)
         out.coefs_ = [np.array(c, copy=True) for c in est.coefs_]
         out.intercepts_ = [np.array(b, copy=True) for b in est.intercepts_]
@@ -127,7 +144,7 @@ def to_sklearn(est):
         solver = "saga" if est.l1_ratio not in (0, 0.0, None) else "lbfgs"
         params = _sklearn_params(
             est, sk_linear.LogisticRegression,
-            replace={"solver": (("sgd", "adam"), solver)})
+            replace={"solver": (("sgd", "adam") + _FASTGD_SOLVERS, solver)})
         out = sk_linear.LogisticRegression(**params)
         coef = est.coef_.toarray() if sp.issparse(est.coef_) else est.coef_
         out.coef_ = np.array(coef, copy=True)

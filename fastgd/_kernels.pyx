@@ -102,8 +102,10 @@ import numpy as np
 # fastgd._engine maps scikit-learn's names through ACTIVATION_CODES, LOSS_CODES and
 # SOLVER_CODES. Adding one: a member here, then its branch in the one function that
 # computes it - activations: _bias_activation (value) and _activation_derivative
-# (derivative through the output); losses: _output_loss_delta; solvers:
-# _update_range.
+# (derivative through the output), or for one whose derivative is not a function of
+# its output, _derivative_from_input (from the kept pre-activations) and
+# _needs_preactivation; losses: _output_loss_delta; solvers: _solver_range (and
+# its state in _uses_second_moment / _soft_threshold's moment in _update_range).
 
 cpdef enum Activation:
     ACT_IDENTITY = 0
@@ -112,6 +114,9 @@ cpdef enum Activation:
     ACT_RELU = 3
     ACT_SOFTMAX = 4
     ACT_EXP = 5
+    ACT_LEAKY_RELU = 6    # slope 0.01 below 0, as torch's default
+    ACT_GELU = 7          # exact: x Phi(x), Phi the normal CDF (torch's default)
+    ACT_SILU = 8          # x sigmoid(x)
 
 cpdef enum Loss:
     LOSS_SQUARED_ERROR = 0
@@ -122,6 +127,9 @@ cpdef enum Loss:
 cpdef enum Solver:
     SOLVER_SGD = 0
     SOLVER_ADAM = 1
+    SOLVER_ADAMW = 2      # torch's AdamW: decoupled weight decay, torch's epsilon
+    SOLVER_RMSPROP = 3    # torch's RMSprop (alpha = beta_2), no momentum, not centered
+    SOLVER_ADAGRAD = 4    # torch's Adagrad, no learning-rate decay
 
 
 def _codes(enum, prefix):
@@ -149,17 +157,21 @@ ctypedef struct Model:
     bint fit_intercept    # update the intercepts (else they stay as they are)
     bint sparse           # X given as CSR arrays instead of a dense matrix
     bint has_weights      # sample_weight given
+    double dropout        # inverted dropout rate of the hidden layers (training only)
+    unsigned long long dropout_seed  # keys the dropout mask (see fgd_dropout_row_*)
 
 
 ctypedef struct Optimizer:
-    int solver            # SOLVER_SGD or SOLVER_ADAM
-    double learning_rate  # sgd: current rate; adam: learning_rate_init
+    int solver            # a Solver member
+    double learning_rate  # sgd: current rate; the adaptive solvers: learning_rate_init
     double momentum
     bint nesterov
     double beta_1
     double beta_2
     double epsilon
-    long long step        # adam's time step t before the epoch
+    long long step        # the adaptive solvers' time step t before the epoch
+    double weight_decay   # adamw: coefs *= 1 - learning_rate x weight_decay per step
+    double max_grad_norm  # > 0: clip the whole gradient to this L2 norm (0: never)
 
 
 # ---------------------------------------------------------------------------
@@ -235,6 +247,20 @@ cdef extern from "_vmath.h":
     double fgd_square_and_abs_sums_d(const double *w, Py_ssize_t n, double *sum_abs) nogil
     int fgd_all_finite_f(const float *x, Py_ssize_t n) nogil
     int fgd_all_finite_d(const double *x, Py_ssize_t n) nogil
+    float fgd_geluf(float x) nogil
+    double fgd_gelu(double x) nogil
+    float fgd_gelu_derivativef(float x) nogil
+    double fgd_gelu_derivative(double x) nogil
+    float fgd_siluf(float x) nogil
+    double fgd_silu(double x) nogil
+    float fgd_silu_derivativef(float x) nogil
+    double fgd_silu_derivative(double x) nogil
+    void fgd_dropout_row_f(float *row, Py_ssize_t n, unsigned long long seed,
+                           unsigned long long r, unsigned long long layer,
+                           unsigned long long threshold, float scale) nogil
+    void fgd_dropout_row_d(double *row, Py_ssize_t n, unsigned long long seed,
+                           unsigned long long r, unsigned long long layer,
+                           unsigned long long threshold, double scale) nogil
     void fgd_adam_f(float *w, const float *raw, float *m, float *s, Py_ssize_t n,
                     float alpha, float weight_sum, float beta_1, float one_minus_b1,
                     float beta_2, float one_minus_b2, float epsilon, float rate) nogil
@@ -259,6 +285,20 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrtf(x)
     else:
         return sqrt(x)
+
+
+cdef inline floating _gelu(floating x) noexcept nogil:
+    if floating is float:
+        return fgd_geluf(x)
+    else:
+        return fgd_gelu(x)
+
+
+cdef inline floating _silu(floating x) noexcept nogil:
+    if floating is float:
+        return fgd_siluf(x)
+    else:
+        return fgd_silu(x)
 
 
 cdef inline floating _logistic(floating x) noexcept nogil:
@@ -295,6 +335,15 @@ cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
         elif activation == ACT_EXP:
             for j in range(n_cols):
                 row[j] = _exp(row[j])
+        elif activation == ACT_LEAKY_RELU:
+            for j in range(n_cols):
+                row[j] = row[j] * <floating> 0.01 if row[j] < 0 else row[j]
+        elif activation == ACT_GELU:
+            for j in range(n_cols):
+                row[j] = _gelu(row[j])
+        elif activation == ACT_SILU:
+            for j in range(n_cols):
+                row[j] = _silu(row[j])
         elif activation == ACT_SOFTMAX:
             # Subtract the row maximum so exp never overflows.
             row_max = row[0]
@@ -326,6 +375,72 @@ cdef void _activation_derivative(floating *delta, const floating *z, Py_ssize_t 
         for k in range(size):
             delta[k] *= z[k]
             delta[k] *= one - z[k]
+    elif activation == ACT_LEAKY_RELU:
+        for k in range(size):
+            # z > 0 exactly where its input is (torch's leaky_relu_backward)
+            delta[k] = delta[k] if z[k] > 0 else delta[k] * <floating> 0.01
+
+
+cdef inline bint _needs_preactivation(const Model *model) noexcept nogil:
+    """Whether training keeps the hidden layers' inputs z (pre-activations): their
+    derivative is not a function of the output (gelu, silu), or dropout masks the
+    output."""
+    return (model.dropout > 0 or model.hidden_activation == ACT_GELU
+            or model.hidden_activation == ACT_SILU)
+
+
+cdef void _derivative_from_input(floating *out, const floating *z, Py_ssize_t size,
+                                 int activation) noexcept nogil:
+    """out := activation'(z) from the pre-activations z (see _needs_preactivation)."""
+    cdef Py_ssize_t k
+    cdef floating one = 1, t
+    if activation == ACT_IDENTITY:
+        for k in range(size):
+            out[k] = one
+    elif activation == ACT_RELU:
+        for k in range(size):
+            out[k] = one if z[k] > 0 else 0
+    elif activation == ACT_LEAKY_RELU:
+        for k in range(size):
+            out[k] = one if z[k] > 0 else <floating> 0.01
+    elif activation == ACT_TANH:
+        for k in range(size):
+            t = _tanh(z[k])
+            out[k] = one - t * t
+    elif activation == ACT_LOGISTIC:
+        for k in range(size):
+            t = _logistic(z[k])
+            out[k] = t * (one - t)
+    elif activation == ACT_GELU:
+        for k in range(size):
+            if floating is float:
+                out[k] = fgd_gelu_derivativef(z[k])
+            else:
+                out[k] = fgd_gelu_derivative(z[k])
+    elif activation == ACT_SILU:
+        for k in range(size):
+            if floating is float:
+                out[k] = fgd_silu_derivativef(z[k])
+            else:
+                out[k] = fgd_silu_derivative(z[k])
+
+
+cdef void _dropout_block(floating *block, Py_ssize_t n_rows, Py_ssize_t width,
+                         Py_ssize_t row_start, Py_ssize_t layer,
+                         const Model *model) noexcept nogil:
+    """block[i, j] *= keep(row_start + i, layer, j) / (1 - dropout): the forward
+    mask on a hidden layer's output, and the same factor on its derivative."""
+    cdef Py_ssize_t i
+    cdef unsigned long long threshold = <unsigned long long> (
+        model.dropout * 9007199254740992.0)   # rate x 2^53
+    cdef floating scale = <floating> (1.0 / (1.0 - model.dropout))
+    for i in range(n_rows):
+        if floating is float:
+            fgd_dropout_row_f(block + i * width, width, model.dropout_seed,
+                              row_start + i, layer, threshold, scale)
+        else:
+            fgd_dropout_row_d(block + i * width, width, model.dropout_seed,
+                              row_start + i, layer, threshold, scale)
 
 
 cdef inline double _clip_probability(double p, double eps) noexcept nogil:
@@ -691,15 +806,20 @@ cdef inline floating *_deltas(const Layout *lay, floating *work, Py_ssize_t l) n
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
                    const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
                    floating *work, Py_ssize_t n_rows, int hidden_activation,
-                   int output_activation) noexcept nogil:
+                   int output_activation, const Model *train) noexcept nogil:
     """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer, acts[0] = x_block,
     acts[l] = _acts(lay, work, l).
 
     When ``csr`` is not NULL the input is its rows rows[row_start + i] (x_block unused).
+    Training (``train`` not NULL) with _needs_preactivation(train) also keeps each
+    hidden layer's pre-activations in its delta block _deltas(lay, work, l) and
+    applies train's dropout to its output (rows numbered from row_start).
     """
-    cdef Py_ssize_t l
+    cdef Py_ssize_t l, width
     cdef const floating *inp = x_block
     cdef int act
+    cdef bint hidden
+    cdef bint keep_pre = train != NULL and _needs_preactivation(train)
     for l in range(lay.n_layers):
         if l == 0 and csr != NULL:
             _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
@@ -710,16 +830,30 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
                   <floating> 1.0, inp, <int> lay.units[l],
                   params + lay.coef_offset[l], <int> lay.units[l + 1],
                   <floating> 0.0, _acts(lay, work, l + 1), <int> lay.units[l + 1])
-        act = output_activation if l == lay.n_layers - 1 else hidden_activation
-        _bias_activation(_acts(lay, work, l + 1), params + lay.intercept_offset[l],
-                         n_rows, lay.units[l + 1], act)
+        hidden = l < lay.n_layers - 1
+        act = hidden_activation if hidden else output_activation
+        width = lay.units[l + 1]
+        if hidden and keep_pre:
+            _bias_activation(_acts(lay, work, l + 1), params + lay.intercept_offset[l],
+                             n_rows, width, ACT_IDENTITY)
+            memcpy(_deltas(lay, work, l + 1), _acts(lay, work, l + 1),
+                   n_rows * width * sizeof(floating))
+            _bias_activation(_acts(lay, work, l + 1), <const floating *> NULL, n_rows,
+                             width, act)
+            if train.dropout > 0:
+                _dropout_block(_acts(lay, work, l + 1), n_rows, width, row_start,
+                               l + 1, train)
+        else:
+            _bias_activation(_acts(lay, work, l + 1), params + lay.intercept_offset[l],
+                             n_rows, width, act)
         inp = _acts(lay, work, l + 1)
 
 
 cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                     const floating *x_block, const Input *csr, const Py_ssize_t *rows,
                     Py_ssize_t row_start, floating *work, Py_ssize_t n_rows,
-                    int hidden_activation, bint accumulate) noexcept nogil:
+                    int hidden_activation, bint accumulate,
+                    const Model *model) noexcept nogil:
     """Raw gradients from the output delta already in deltas[L]
     (acts[l] = _acts(lay, work, l), deltas[l] = _deltas(lay, work, l)).
 
@@ -727,8 +861,11 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
     column sums of deltas[l + 1]; added to the existing values if ``accumulate``.
     Neither the L2 term nor the division by the summed weight is applied here.
     With ``csr`` (sparse rows, see _forward) the first layer's coef gradient is
-    always added: the caller keeps it zero when not accumulating.
+    always added: the caller keeps it zero when not accumulating. When
+    _needs_preactivation(model), deltas[l] holds the pre-activations _forward kept
+    (layer l's own delta overwrites them after use).
     """
+    cdef bint from_input = _needs_preactivation(model)
     cdef Py_ssize_t l, width
     cdef floating beta = 1.0 if accumulate else 0.0
     cdef const floating *inp
@@ -746,7 +883,20 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                   grads + lay.coef_offset[l], <int> width)
         _column_sums(grads + lay.intercept_offset[l], _deltas(lay, work, l + 1), n_rows,
                      width, accumulate)
-        if l > 0:
+        if l > 0 and from_input:
+            # acts[l] is no longer needed: it takes act'(z_l) x the dropout mask,
+            # then delta_l := (delta_{l+1} @ W_l^T) * acts[l]
+            _derivative_from_input(_acts(lay, work, l), _deltas(lay, work, l),
+                                   n_rows * lay.units[l], hidden_activation)
+            if model.dropout > 0:
+                _dropout_block(_acts(lay, work, l), n_rows, lay.units[l], row_start, l,
+                               model)
+            _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
+                  <floating> 1.0, _deltas(lay, work, l + 1), <int> width,
+                  params + lay.coef_offset[l], <int> width,
+                  <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
+            _multiply(_deltas(lay, work, l), _acts(lay, work, l), n_rows * lay.units[l])
+        elif l > 0:
             # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
             _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
                   <floating> 1.0, _deltas(lay, work, l + 1), <int> width,
@@ -757,10 +907,74 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                                    hidden_activation)
 
 
+cdef void _multiply(floating *a, const floating *b, Py_ssize_t size) noexcept nogil:
+    """a *= b element-wise."""
+    cdef Py_ssize_t k
+    for k in range(size):
+        a[k] *= b[k]
+
+
 cdef inline double _adam_rate(const Optimizer *opt, long long step) noexcept nogil:
     """Adam's bias-corrected learning rate at time step ``step``, as scikit-learn."""
     return (opt.learning_rate * sqrt(1 - opt.beta_2 ** step)
             / (1 - opt.beta_1 ** step))
+
+
+cdef inline bint _uses_second_moment(const Optimizer *opt) noexcept nogil:
+    """Whether state_2 holds a second moment (adam, adamw); else it is a 1-element
+    stand-in."""
+    return opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW
+
+
+ctypedef struct StepSize:
+    # One batch's step (see _step_size).
+    double rate        # sgd, rmsprop, adagrad: the learning rate; adam(w): bias-corrected
+    double epsilon     # added to the root of the second moment
+    double decay       # adamw: coefs *= decay before the step; else 1
+    double grad_scale  # max_grad_norm's clip factor (1: no clipping)
+
+
+cdef inline StepSize _step_size(const Optimizer *opt, long long step) noexcept nogil:
+    """The step of time step ``step`` (counted from 1, for the adaptive solvers)."""
+    cdef StepSize size
+    size.rate = opt.learning_rate
+    size.epsilon = opt.epsilon
+    size.decay = 1.0
+    size.grad_scale = 1.0
+    if opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW:
+        size.rate = _adam_rate(opt, step)
+    if opt.solver == SOLVER_ADAMW:
+        # torch divides by sqrt(v) / sqrt(1 - b2^t) + eps; with the correction in
+        # the rate that is sqrt(v) + eps sqrt(1 - b2^t). Its decay uses the plain rate.
+        size.epsilon = opt.epsilon * sqrt(1 - opt.beta_2 ** step)
+        size.decay = 1 - opt.learning_rate * opt.weight_decay
+    return size
+
+
+cdef inline double _clip_factor(double max_norm, double sq_norm) noexcept nogil:
+    """torch.nn.utils.clip_grad_norm_'s factor: min(1, max_norm / (norm + 1e-6))."""
+    cdef double factor = max_norm / (sqrt(sq_norm) + 1e-6)
+    return factor if factor < 1.0 else 1.0
+
+
+cdef double _gradient_sq_norm(const Kernel *k, const floating *params,
+                              const floating *grads, Py_ssize_t lo, Py_ssize_t hi,
+                              double weight_sum) noexcept nogil:
+    """sum g^2 over params[lo:hi] of the gradient _update_range applies: (raw + a w)
+    / weight_sum on the coefs (the L2 term included, as scikit-learn adds it),
+    raw / weight_sum on the intercepts it trains."""
+    cdef const Model *model = &k.model
+    cdef Py_ssize_t i, nc = k.lay.n_coefs
+    cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
+    cdef double g, total = 0.0
+    for i in range(lo, min(hi, nc)):
+        g = (grads[i] + a * params[i]) / weight_sum
+        total += g * g
+    if model.fit_intercept:
+        for i in range(max(lo, nc), hi):
+            g = grads[i] / weight_sum
+            total += g * g
+    return total
 
 
 cdef inline double _batch_weight_sum(const floating *sample_weight,
@@ -780,13 +994,13 @@ cdef inline double _batch_weight_sum(const floating *sample_weight,
 cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s,
                       Py_ssize_t n, floating alpha, floating weight_sum,
                       double beta_1, double beta_2, floating epsilon,
-                      floating rate) noexcept nogil:
-    """Adam over n parameters.
+                      floating rate, floating decay) noexcept nogil:
+    """Adam over n parameters (adamw: decay != 1).
 
-    g = (raw + alpha w) / weight_sum;  m := b1 m + (1 - b1) g;
+    g = (raw + alpha w) / weight_sum;  w := decay w;  m := b1 m + (1 - b1) g;
     s := b2 s + (1 - b2) g^2;  w += (-rate m) / (sqrt(s) + eps)
 
-    float32 goes through fgd_adam_f (_vmath.h: no divides, see there).
+    float32 adam goes through fgd_adam_f (_vmath.h: no divides, see there).
     """
     cdef Py_ssize_t k
     cdef floating g
@@ -795,14 +1009,54 @@ cdef void _adam_range(floating *w, const floating *raw, floating *m, floating *s
     cdef floating one_minus_b1 = 1 - beta_1, one_minus_b2 = 1 - beta_2
     cdef floating b1 = beta_1, b2 = beta_2
     if floating is float:
-        fgd_adam_f(w, raw, m, s, n, alpha, weight_sum, b1, one_minus_b1, b2,
-                   one_minus_b2, epsilon, rate)
+        if decay == 1:
+            fgd_adam_f(w, raw, m, s, n, alpha, weight_sum, b1, one_minus_b1, b2,
+                       one_minus_b2, epsilon, rate)
+            return
+    if decay == 1:
+        for k in range(n):
+            g = (raw[k] + alpha * w[k]) / weight_sum
+            m[k] = b1 * m[k] + one_minus_b1 * g
+            s[k] = b2 * s[k] + one_minus_b2 * (g * g)
+            w[k] = w[k] + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
         return
     for k in range(n):
         g = (raw[k] + alpha * w[k]) / weight_sum
         m[k] = b1 * m[k] + one_minus_b1 * g
         s[k] = b2 * s[k] + one_minus_b2 * (g * g)
-        w[k] = w[k] + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
+        w[k] = w[k] * decay + (-rate * m[k]) / (_sqrt(s[k]) + epsilon)
+
+
+cdef void _rmsprop_range(floating *w, const floating *raw, floating *s, Py_ssize_t n,
+                         floating alpha, floating weight_sum, double beta_2,
+                         floating epsilon, floating lr) noexcept nogil:
+    """torch's RMSprop (alpha = beta_2) over n parameters.
+
+    g = (raw + alpha w) / weight_sum;  s := b2 s + (1 - b2) g^2;
+    w -= lr g / (sqrt(s) + eps)
+    """
+    cdef Py_ssize_t k
+    cdef floating g
+    cdef floating b2 = beta_2, one_minus_b2 = 1 - beta_2
+    for k in range(n):
+        g = (raw[k] + alpha * w[k]) / weight_sum
+        s[k] = b2 * s[k] + one_minus_b2 * (g * g)
+        w[k] = w[k] - lr * (g / (_sqrt(s[k]) + epsilon))
+
+
+cdef void _adagrad_range(floating *w, const floating *raw, floating *s, Py_ssize_t n,
+                         floating alpha, floating weight_sum, floating epsilon,
+                         floating lr) noexcept nogil:
+    """torch's Adagrad (no learning-rate decay) over n parameters.
+
+    g = (raw + alpha w) / weight_sum;  s += g^2;  w -= lr g / (sqrt(s) + eps)
+    """
+    cdef Py_ssize_t k
+    cdef floating g
+    for k in range(n):
+        g = (raw[k] + alpha * w[k]) / weight_sum
+        s[k] = s[k] + g * g
+        w[k] = w[k] - lr * (g / (_sqrt(s[k]) + epsilon))
 
 
 cdef void _sgd_range(floating *w, const floating *raw, floating *velocity,
@@ -827,18 +1081,41 @@ cdef void _sgd_range(floating *w, const floating *raw, floating *velocity,
             w[k] = w[k] + velocity[k]
 
 
+cdef void _solver_range(const Optimizer *opt, const StepSize *size, floating *w,
+                        const floating *raw, floating *state_1, floating *state_2,
+                        Py_ssize_t n, double alpha, double weight_sum,
+                        bint coefs) noexcept nogil:
+    """One step of the optimizer over n parameters (the registry's solver branch);
+    ``state_2`` is read by adam(w) only; adamw's decay applies to ``coefs`` only."""
+    if opt.solver == SOLVER_ADAM or opt.solver == SOLVER_ADAMW:
+        _adam_range(w, raw, state_1, state_2, n, <floating> alpha,
+                    <floating> weight_sum, opt.beta_1, opt.beta_2,
+                    <floating> size.epsilon, <floating> size.rate,
+                    <floating> (size.decay if coefs else 1.0))
+    elif opt.solver == SOLVER_RMSPROP:
+        _rmsprop_range(w, raw, state_1, n, <floating> alpha, <floating> weight_sum,
+                       opt.beta_2, <floating> size.epsilon, <floating> size.rate)
+    elif opt.solver == SOLVER_ADAGRAD:
+        _adagrad_range(w, raw, state_1, n, <floating> alpha, <floating> weight_sum,
+                       <floating> size.epsilon, <floating> size.rate)
+    else:
+        _sgd_range(w, raw, state_1, n, <floating> alpha, <floating> weight_sum,
+                   <floating> size.rate, <floating> opt.momentum, opt.nesterov)
+
+
 cdef void _soft_threshold(floating *w, const floating *s, Py_ssize_t n, double l1,
-                          int solver, double step, double epsilon) noexcept nogil:
+                          double step, double epsilon) noexcept nogil:
     """w := sign(w) max(|w| - l1 x step_k, 0): the proximal step of the L1 term.
 
-    It gives exact zeros. step_k is lr / (1 - momentum) for sgd and
-    rate / (sqrt(s_k) + eps) per coordinate for adam.
+    It gives exact zeros. step_k is ``step`` (sgd: lr / (1 - momentum)), or
+    step / (sqrt(s_k) + eps) per coordinate for the adaptive solvers (s their
+    second moment or sum of squares).
     """
     cdef Py_ssize_t k
     cdef double t, x
     for k in range(n):
         x = w[k]
-        if solver == SOLVER_ADAM:
+        if s != NULL:
             t = l1 * step / (sqrt(<double> s[k]) + epsilon)
         else:
             t = l1 * step
@@ -871,15 +1148,16 @@ cdef inline PenaltySums _square_and_abs_sums(const floating *w,
 cdef PenaltySums _update_range(const Kernel *k, floating *params, const floating *grads,
                               floating *state_1, floating *state_2, Py_ssize_t lo,
                               Py_ssize_t hi, double weight_sum,
-                              double adam_rate) noexcept nogil:
+                              const StepSize *size) noexcept nogil:
     """One optimizer step over params[lo:hi], then the L1 proximal step.
 
     The coef gradient is (raw + a w) / weight_sum with a = alpha when the penalty is
     per batch (scikit-learn's MLP: _compute_loss_grad) and a = alpha x weight_sum
     when it is per sample (linear models); intercepts get a = 0 and no L1, and stay
-    untouched without fit_intercept. The coef and intercept parts of the range are
-    separate passes so the inner loops are branch-free and vectorise. Returns the
-    penalty sums of the coefs in the range, after the step.
+    untouched without fit_intercept. Clipping (size.grad_scale < 1) scales that
+    gradient: it divides by weight_sum / grad_scale. The coef and intercept parts of
+    the range are separate passes so the inner loops are branch-free and vectorise.
+    Returns the penalty sums of the coefs in the range, after the step.
     """
     cdef const Model *model = &k.model
     cdef const Optimizer *opt = &k.opt
@@ -889,35 +1167,36 @@ cdef PenaltySums _update_range(const Kernel *k, floating *params, const floating
     cdef Py_ssize_t i_lo = max(lo, nc), i_hi = hi      # intercept part
     cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
     cdef double l1 = model.l1 / weight_sum if model.penalty_per_batch else model.l1
-    # The proximal step uses each coordinate's effective step: adam's rate over
-    # sqrt(v) + eps, and for sgd lr / (1 - momentum), the step of momentum's steady
-    # state (lr alone would settle at the optimum of a (1 - momentum)-times weaker L1).
-    cdef double step = adam_rate if opt.solver == SOLVER_ADAM else (
-        opt.learning_rate / (1 - opt.momentum) if opt.momentum < 1 else opt.learning_rate)
+    cdef double divisor = weight_sum if size.grad_scale == 1 else (
+        weight_sum / size.grad_scale)
+    cdef bint two_moments = _uses_second_moment(opt)
+    # The proximal step uses each coordinate's effective step: the adaptive solvers'
+    # rate over sqrt(second moment) + eps, and for sgd lr / (1 - momentum), the step
+    # of momentum's steady state (lr alone would settle at the optimum of a
+    # (1 - momentum)-times weaker L1).
+    cdef double step = size.rate
+    cdef const floating *moment = NULL
+    if opt.solver == SOLVER_SGD:
+        step = opt.learning_rate / (1 - opt.momentum) if opt.momentum < 1 else (
+            opt.learning_rate)
+    elif two_moments:
+        moment = state_2 + c_lo
+    else:
+        moment = state_1 + c_lo
     sums.sumsq = 0.0
     sums.sumabs = 0.0
-    if opt.solver == SOLVER_ADAM:
-        if c_hi > c_lo:
-            _adam_range(params + c_lo, grads + c_lo, state_1 + c_lo, state_2 + c_lo,
-                        c_hi - c_lo, a, weight_sum, opt.beta_1, opt.beta_2,
-                        opt.epsilon, adam_rate)
-        if model.fit_intercept and i_hi > i_lo:
-            _adam_range(params + i_lo, grads + i_lo, state_1 + i_lo, state_2 + i_lo,
-                        i_hi - i_lo, 0, weight_sum, opt.beta_1, opt.beta_2,
-                        opt.epsilon, adam_rate)
-    else:
-        if c_hi > c_lo:
-            _sgd_range(params + c_lo, grads + c_lo, state_1 + c_lo, c_hi - c_lo, a,
-                       weight_sum, opt.learning_rate, opt.momentum, opt.nesterov)
-        if model.fit_intercept and i_hi > i_lo:
-            _sgd_range(params + i_lo, grads + i_lo, state_1 + i_lo, i_hi - i_lo, 0,
-                       weight_sum, opt.learning_rate, opt.momentum, opt.nesterov)
+    if c_hi > c_lo:
+        _solver_range(opt, size, params + c_lo, grads + c_lo, state_1 + c_lo,
+                      state_2 + c_lo if two_moments else state_2, c_hi - c_lo, a,
+                      divisor, True)
+    if model.fit_intercept and i_hi > i_lo:
+        _solver_range(opt, size, params + i_lo, grads + i_lo, state_1 + i_lo,
+                      state_2 + i_lo if two_moments else state_2, i_hi - i_lo, 0.0,
+                      divisor, False)
     if c_hi > c_lo:
         if l1 > 0:
-            # sgd has no second moment; _soft_threshold reads it only for adam.
-            _soft_threshold(params + c_lo,
-                            state_2 + c_lo if opt.solver == SOLVER_ADAM else state_2,
-                            c_hi - c_lo, l1, opt.solver, step, opt.epsilon)
+            _soft_threshold(params + c_lo, moment, c_hi - c_lo, l1, step,
+                            size.epsilon)
         sums = _square_and_abs_sums(params + c_lo, c_hi - c_lo)
     return sums
 
@@ -1040,13 +1319,13 @@ cdef double _slice_gradient(const Kernel *k, const floating *params, floating *g
     else:
         inp = <const floating *> data.x + row_start * n_features
     _forward(lay, params, inp, csr, rows, row_start, work, n_rows,
-             model.hidden_activation, model.output_activation)
+             model.hidden_activation, model.output_activation, model)
     cdef double loss = _output_loss_delta(
         _acts(lay, work, lay.n_layers), <const floating *> data.y,
         <const floating *> data.sample_weight, rows, row_start, n_rows,
         lay.units[lay.n_layers], model.loss, model.has_weights)
     _backward(lay, params, grads, inp, csr, rows, row_start, work, n_rows,
-              model.hidden_activation, accumulate)
+              model.hidden_activation, accumulate, model)
     return loss
 
 
@@ -1251,7 +1530,7 @@ cdef PenaltySums _split_backward_update(const Kernel *k, floating *params,
                                         floating *hidden_delta, const floating *delta,
                                         Py_ssize_t n_rows, Py_ssize_t lo, Py_ssize_t hi,
                                         bint owns_output_bias, double weight_sum,
-                                        double adam_rate) noexcept nogil:
+                                        const StepSize *size) noexcept nogil:
     """Gradients of one part's parameters from the output delta, then their update;
     returns the penalty sums of the part's coefs after it.
 
@@ -1287,20 +1566,20 @@ cdef PenaltySums _split_backward_update(const Kernel *k, floating *params,
               <int> width)
     _column_sums(grads + b1, hidden_delta, n_rows, width, False)
     sums = _update_range(k, params, grads, state_1, state_2, n_in * lo, n_in * hi,
-                         weight_sum, adam_rate)
+                         weight_sum, size)
     if csr != NULL:
         _clear_csr_rows(csr.x_indices, csr.x_indptr, rows, row_start, n_rows, width,
                         grads + n_in * lo)
     part = _update_range(k, params, grads, state_1, state_2, w2, w2 + width * n_out,
-                         weight_sum, adam_rate)
+                         weight_sum, size)
     sums.sumsq += part.sumsq
     sums.sumabs += part.sumabs
     # The intercepts: no penalty.
     _update_range(k, params, grads, state_1, state_2, b1, b1 + width, weight_sum,
-                  adam_rate)
+                  size)
     if owns_output_bias:
         _update_range(k, params, grads, state_1, state_2, b2, b2 + n_out, weight_sum,
-                      adam_rate)
+                      size)
     return sums
 
 
@@ -1338,13 +1617,14 @@ cdef bint _train_epoch_unit_split(const Kernel *k, floating *params, floating *g
     cdef floating *x_block
     cdef floating *out
     cdef floating *share
-    cdef double batch_loss, weight_sum, adam_rate, sumsq, sumabs
+    cdef double batch_loss, weight_sum, sumsq, sumabs
+    cdef StepSize size
     cdef long long t
     cdef bint done
 
     _block_columns(params, grads, n_in, n_hidden, n_parts, True)
     _block_columns(state_1, grads, n_in, n_hidden, n_parts, True)
-    if opt.solver == SOLVER_ADAM:
+    if _uses_second_moment(opt):
         _block_columns(state_2, grads, n_in, n_hidden, n_parts, True)
     if model.sparse:
         # The W1 gradient stays zero outside the rows a batch touches.
@@ -1408,10 +1688,9 @@ cdef bint _train_epoch_unit_split(const Kernel *k, floating *params, floating *g
                     model, _sums_of(sumsq, sumabs), weight_sum)
                 if tid == 0:
                     result[0] = result[0] + batch_loss * n_rows
-                adam_rate = 0.0
-                if opt.solver == SOLVER_ADAM:
+                if opt.solver != SOLVER_SGD:
                     t = t + 1
-                    adam_rate = _adam_rate(opt, t)
+                size = _step_size(opt, t)
                 p = tid
                 while p < n_parts:
                     lo = _unit_start(n_hidden, n_parts, p)
@@ -1420,7 +1699,7 @@ cdef bint _train_epoch_unit_split(const Kernel *k, floating *params, floating *g
                         k, params, grads, state_1, state_2, x_block, start,
                         work + p * part_work + batch_size * x_width,
                         work + p * part_work + batch_size * (x_width + width_max),
-                        out, n_rows, lo, hi, p == 0, weight_sum, adam_rate)
+                        out, n_rows, lo, hi, p == 0, weight_sum, &size)
                     p = p + team
                 start = stop
                 batch = batch + 1
@@ -1435,7 +1714,7 @@ cdef bint _train_epoch_unit_split(const Kernel *k, floating *params, floating *g
 
     _block_columns(params, grads, n_in, n_hidden, n_parts, False)
     _block_columns(state_1, grads, n_in, n_hidden, n_parts, False)
-    if opt.solver == SOLVER_ADAM:
+    if _uses_second_moment(opt):
         _block_columns(state_2, grads, n_in, n_hidden, n_parts, False)
     loss_sum[0] = result[0]
     return stop_before[0] != PY_SSIZE_T_MAX
@@ -1465,8 +1744,9 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     Parameters
     ----------
     params, grads : flat buffers (coefs then intercepts of every layer)
-    state_1, state_2 : optimizer state: sgd velocity in state_1; adam's first and
-        second moments (state_2 may be a 1-element stand-in for sgd).
+    state_1, state_2 : optimizer state: sgd velocity in state_1; adam's (adamw's)
+        first and second moments; rmsprop's second moment or adagrad's sum of
+        squares in state_1 (state_2 is a 1-element stand-in but for adam(w)).
     work : ``workspace_size(units, ceil(batch_size / n_slices), n_slices)`` elements.
     units : layer widths, units[0] = n_features, units[-1] = n_outputs.
     model, opt : dicts converted to the Model / Optimizer structs.
@@ -1478,7 +1758,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     batch_size : rows per batch.
     n_slices : row slices per batch (fixes the arithmetic).
     n_threads : OpenMP threads sharing the slices (1: the calling thread only).
-    step_out : one int64: receives adam's time step after the last batch taken,
+    step_out : one int64: receives the adaptive solvers' time step after the last
+        batch taken,
         also when a signal handler (Ctrl-C) stops the epoch early and its exception
         propagates: the parameters then hold the batches taken so far, and
         ``step_out`` says how many (``opt["step"]`` + batches).
@@ -1494,9 +1775,13 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     """
     cdef double part_loss[MAX_THREADS]
     cdef PenaltySums part_sums[MAX_THREADS]
+    cdef double part_norm[MAX_THREADS]
     cdef Kernel k
     cdef Py_ssize_t[::1] offsets = _offsets_for(units)
     cdef Py_ssize_t capacity = _ceil_div(batch_size, max(1, n_slices))
+    cdef bint clipping = opt.max_grad_norm > 0
+    cdef StepSize size
+    cdef double sq_norm
     _fill_layout(&k.lay, units, offsets, capacity, model.sparse, n_slices, n_threads)
     k.model = model
     k.opt = opt
@@ -1520,15 +1805,20 @@ def train_epoch(floating[::1] params, floating[::1] grads,
         raise ValueError(f"batch_size must be in [1, {n_samples}], got {batch_size}")
     if (params.shape[0] != n_params or grads.shape[0] != n_params
             or state_1.shape[0] != n_params
-            or state_2.shape[0] != (n_params if opt.solver == SOLVER_ADAM else 1)):
+            or state_2.shape[0] != (n_params if _uses_second_moment(&opt) else 1)):
         raise ValueError("params, grads and the optimizer state do not fit the network")
+    if not 0 <= opt.solver <= SOLVER_ADAGRAD:
+        raise ValueError(f"unknown solver code {opt.solver}")
     cdef Py_ssize_t start, stop, n_rows, t, chunk, n_active, batch_index = 0
-    cdef double loss_sum = 0.0, batch_loss, weight_sum, adam_rate = 0.0
+    cdef double loss_sum = 0.0, batch_loss, weight_sum
     cdef PenaltySums sums
     cdef long long step = opt.step
     if split_units:
         if k.lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
             raise ValueError("split_units needs one hidden layer of >= n_slices units")
+        if clipping or _needs_preactivation(&model):
+            raise ValueError("split_units does not clip gradients, keep "
+                             "pre-activations or apply dropout")
         if work.shape[0] < _unit_split_workspace_size(units, batch_size, n_slices,
                                                       model.sparse):
             raise ValueError("work is too small")
@@ -1595,26 +1885,47 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             # weights used for this batch (sums is kept current below).
             batch_loss = batch_loss / weight_sum + _penalty(&k.model, sums, weight_sum)
             loss_sum += batch_loss * n_rows
-            if opt.solver == SOLVER_ADAM:
+            if opt.solver != SOLVER_SGD:
                 step += 1
-                adam_rate = _adam_rate(&k.opt, step)
+            size = _step_size(&k.opt, step)
+            if clipping:
+                # The whole gradient first (summed over the slices), then its norm.
+                if n_active == 1:
+                    sq_norm = _gradient_sq_norm(&k, &params[0], &grads[0], 0, n_params,
+                                                weight_sum)
+                else:
+                    if n_threads == 1:
+                        for t in range(n_slices):
+                            part_norm[t] = _batch_range_norm(
+                                &k, &params[0], &grads[0], extra_grads, t, n_active,
+                                sum_from, dense_clear, weight_sum)
+                    else:
+                        for t in prange(n_slices, num_threads=n_threads,
+                                        schedule="static"):
+                            part_norm[t] = _batch_range_norm(
+                                &k, &params[0], &grads[0], extra_grads, t, n_active,
+                                sum_from, dense_clear, weight_sum)
+                    sq_norm = 0.0
+                    for t in range(n_slices):
+                        sq_norm = sq_norm + part_norm[t]
+                size.grad_scale = _clip_factor(opt.max_grad_norm, sq_norm)
             if n_active == 1:
                 sums = _update_range(&k, &params[0], &grads[0], &state_1[0],
-                                     &state_2[0], 0, n_params, weight_sum, adam_rate)
+                                     &state_2[0], 0, n_params, weight_sum, &size)
                 if dense_clear:
                     memset(&grads[0], 0, n_first * sizeof(floating))
             elif n_threads == 1:
                 for t in range(n_slices):
                     part_sums[t] = _batch_range_update(
                         &k, &params[0], &grads[0], extra_grads, &state_1[0],
-                        &state_2[0], t, n_active, sum_from, dense_clear, weight_sum,
-                        adam_rate)
+                        &state_2[0], t, n_active, sum_from, dense_clear, not clipping,
+                        weight_sum, &size)
             else:
                 for t in prange(n_slices, num_threads=n_threads, schedule="static"):
                     part_sums[t] = _batch_range_update(
                         &k, &params[0], &grads[0], extra_grads, &state_1[0],
-                        &state_2[0], t, n_active, sum_from, dense_clear, weight_sum,
-                        adam_rate)
+                        &state_2[0], t, n_active, sum_from, dense_clear, not clipping,
+                        weight_sum, &size)
             if by_rows:
                 _clear_csr_rows(k.data.x_indices, k.data.x_indptr, k.order, start,
                                 n_rows, units[1], &grads[0])
@@ -1651,29 +1962,56 @@ cdef inline double _batch_slice_gradient(const Kernel *k, const floating *params
         min(chunk, n_rows - t * chunk), False)
 
 
+cdef inline Py_ssize_t _range_start(const Kernel *k, Py_ssize_t t) noexcept nogil:
+    """Start of parameter range t of k.n_slices (t = k.n_slices: n_params)."""
+    return min(t * _ceil_div(k.lay.n_params, k.n_slices), k.lay.n_params)
+
+
+cdef void _batch_range_sum(const Kernel *k, floating *grads, floating *extra_grads,
+                           Py_ssize_t t, Py_ssize_t n_active, Py_ssize_t sum_from,
+                           bint dense_clear) noexcept nogil:
+    """Parameter range t of k.n_slices after a sliced batch: grads += the other
+    slices' gradients, in slice order. With ``dense_clear`` (sparse X) their W1 part
+    is cleared on the way; W1 rows moved already (sum_from = n_first) are skipped."""
+    cdef Py_ssize_t n_params = k.lay.n_params
+    cdef Py_ssize_t n_first = k.lay.units[0] * k.lay.units[1]
+    cdef Py_ssize_t lo = _range_start(k, t), hi = _range_start(k, t + 1)
+    cdef Py_ssize_t skip = max(sum_from, n_first if dense_clear else 0)
+    if dense_clear:
+        _sum_and_clear_gradients(grads, extra_grads, n_params, n_active - 1, lo,
+                                 max(lo, min(hi, n_first)))
+    _sum_gradients(grads, extra_grads, n_params, n_active - 1, max(lo, skip),
+                   max(hi, skip))
+
+
+cdef double _batch_range_norm(const Kernel *k, const floating *params, floating *grads,
+                              floating *extra_grads, Py_ssize_t t, Py_ssize_t n_active,
+                              Py_ssize_t sum_from, bint dense_clear,
+                              double weight_sum) noexcept nogil:
+    """_batch_range_sum over range t, then its share of the gradient's squared norm
+    (max_grad_norm: the whole gradient is summed before any range steps)."""
+    _batch_range_sum(k, grads, extra_grads, t, n_active, sum_from, dense_clear)
+    return _gradient_sq_norm(k, params, grads, _range_start(k, t),
+                             _range_start(k, t + 1), weight_sum)
+
+
 cdef PenaltySums _batch_range_update(const Kernel *k, floating *params, floating *grads,
                                      floating *extra_grads, floating *state_1,
                                      floating *state_2, Py_ssize_t t,
                                      Py_ssize_t n_active, Py_ssize_t sum_from,
-                                     bint dense_clear, double weight_sum,
-                                     double adam_rate) noexcept nogil:
+                                     bint dense_clear, bint summing, double weight_sum,
+                                     const StepSize *size) noexcept nogil:
     """Parameter range t of k.n_slices after a sliced batch: the slices' gradients
-    summed in slice order, the optimizer step, and (sparse batches cleared densely)
-    the W1 part of the gradients zeroed again. Returns the range's penalty sums."""
-    cdef Py_ssize_t n_params = k.lay.n_params
+    summed in slice order (unless done already: ``summing`` False), the optimizer
+    step, and (sparse batches cleared densely) the W1 part of the gradients zeroed
+    again. Returns the range's penalty sums."""
     cdef Py_ssize_t n_first = k.lay.units[0] * k.lay.units[1]
-    cdef Py_ssize_t param_chunk = _ceil_div(n_params, k.n_slices)
-    cdef Py_ssize_t lo = min(t * param_chunk, n_params)
-    cdef Py_ssize_t hi = min(lo + param_chunk, n_params)
+    cdef Py_ssize_t lo = _range_start(k, t), hi = _range_start(k, t + 1)
     cdef PenaltySums sums
-    if dense_clear:
-        _sum_and_clear_gradients(grads, extra_grads, n_params, n_active - 1, lo,
-                                 max(lo, min(hi, n_first)))
-    _sum_gradients(grads, extra_grads, n_params, n_active - 1,
-                   max(lo, max(sum_from, n_first if dense_clear else 0)),
-                   max(hi, max(sum_from, n_first if dense_clear else 0)))
+    if summing:
+        _batch_range_sum(k, grads, extra_grads, t, n_active, sum_from, dense_clear)
     sums = _update_range(k, params, grads, state_1, state_2, lo, hi, weight_sum,
-                         adam_rate)
+                         size)
     if dense_clear and lo < n_first:
         memset(grads + lo, 0, (min(hi, n_first) - lo) * sizeof(floating))
     return sums
@@ -1845,6 +2183,7 @@ cdef void _forward_block(const Kernel *k, const floating *params, floating *work
     else:
         inp = <const floating *> k.data.x + row_start * lay.units[0]
     _forward(lay, params, inp, &k.data if model.sparse else NULL, NULL, row_start, work,
-             n_rows, model.hidden_activation, model.output_activation)
+             n_rows, model.hidden_activation, model.output_activation,
+             <const Model *> NULL)
     memcpy(out + row_start * n_out, _acts(lay, work, lay.n_layers),
            n_rows * n_out * sizeof(floating))

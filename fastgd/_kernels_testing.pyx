@@ -4,7 +4,8 @@
 Built only with ``FASTGD_TEST_KERNELS=1`` (setup.py; ``build_inplace.sh`` and
 ``.ci/run`` set it), so the production build carries none of this. The tests call
 these to check the element-wise pieces, the small products and the optimizer
-update against numpy (``tests/conftest.py``: ``testing_kernels``).
+update, the activations' derivatives and the dropout masks against numpy
+(``tests/conftest.py``: ``testing_kernels``).
 """
 
 include "_kernels.pyx"
@@ -37,7 +38,7 @@ def adam_update(floating[::1] w, const floating[::1] raw, floating[::1] m,
     with nogil:
         _adam_range(&w[0], &raw[0], &m[0], &s[0], n, <floating> alpha,
                     <floating> weight_sum, beta_1, beta_2, <floating> epsilon,
-                    <floating> rate)
+                    <floating> rate, <floating> 1)
 
 
 def square_and_abs_sums(const floating[::1] w):
@@ -57,3 +58,31 @@ def apply_activation(floating[:, ::1] z, const floating[::1] bias, str activatio
     with nogil:
         _bias_activation(&z[0, 0] if z.shape[0] * z.shape[1] else NULL,
                          &bias[0] if bias.shape[0] else NULL, z.shape[0], z.shape[1], code)
+
+
+def activation_derivative(const floating[::1] z, str activation):
+    """activation'(z) from the pre-activations z: the kernels' own pass of the
+    hidden layers that keep their inputs (for testing; training never goes through
+    here)."""
+    out = np.empty(z.shape[0], dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] view = out
+    cdef int code = ACTIVATION_CODES[activation]
+    if z.shape[0]:
+        with nogil:
+            _derivative_from_input(&view[0], &z[0], z.shape[0], code)
+    return out
+
+
+def dropout_mask(floating[:, ::1] block, double rate, unsigned long long seed,
+                 Py_ssize_t row_start, Py_ssize_t layer):
+    """block *= the keep mask / (1 - rate) of hidden layer ``layer`` for rows
+    row_start.. (for testing the mask; training applies it in place)."""
+    if not 0 <= rate < 1:
+        raise ValueError("rate must be in [0, 1)")
+    cdef Model model
+    model.dropout = rate
+    model.dropout_seed = seed
+    if block.shape[0] * block.shape[1]:
+        with nogil:
+            _dropout_block(&block[0, 0], block.shape[0], block.shape[1], row_start,
+                           layer, &model)

@@ -349,10 +349,10 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         ``sample_weight``; 'balanced' gives class c the weight ``n_samples /
         (n_classes * count of c)``. None: every class has weight one.
     random_state : int, RandomState instance or None, default=None
-        Seeds the shuffles and the early-stopping split of 'sgd' / 'adam'; the
-        full-batch solvers are deterministic and do not use it.
-    solver : {'lbfgs', 'sgd', 'adam', 'newton-cg', 'newton-cholesky', 'sag', \
-'saga', 'liblinear'}, default='lbfgs'
+        Seeds the shuffles and the early-stopping split of the mini-batch solvers;
+        the full-batch solvers are deterministic and do not use it.
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'newton-cg', \
+'newton-cholesky', 'sag', 'saga', 'liblinear'}, default='lbfgs'
         The optimiser, all over the same compiled loss and gradient:
 
         - 'lbfgs': full-batch L-BFGS, preconditioned as if the features were
@@ -364,8 +364,10 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
           its own tolerance factor), with L1 / elastic net ('saga', 'liblinear')
           OWL-QN; 'liblinear' solves liblinear's objective (penalised
           intercept). fastgd does not implement those algorithms themselves;
-        - 'sgd', 'adam' (fastgd's additions): compiled mini-batch epochs, any
-          penalty (L1 by a proximal step), ``partial_fit``, ``early_stopping``.
+        - 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad' (fastgd's additions):
+          compiled mini-batch epochs, any penalty (L1 by a proximal step),
+          ``partial_fit``, ``early_stopping``; the last three step as
+          torch.optim's AdamW, RMSprop and Adagrad (see MLPClassifier).
     max_iter : int, default=100
         Maximum number of L-BFGS / OWL-QN iterations, or of epochs of 'sgd' /
         'adam'. Stopping there short of ``tol`` warns (ConvergenceWarning).
@@ -515,6 +517,8 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
     ):
         self.penalty = penalty
         self.C = C
@@ -534,6 +538,7 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
+            weight_decay, max_grad_norm,
         )
 
     # -- parameters ----------------------------------------------------------------
@@ -1150,7 +1155,8 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
     positive : bool, default=False
         When True, constrain the coefficients to be >= 0, by L-BFGS-B bounds
         ('auto' then means 'lbfgs'; not with the other solvers).
-    solver : {'auto', 'lstsq', 'cg', 'lbfgs', 'sgd', 'adam'}, default='auto'
+    solver : {'auto', 'lstsq', 'cg', 'lbfgs', 'sgd', 'adam', 'adamw', 'rmsprop', \
+'adagrad'}, default='auto'
         'lstsq': the direct solve (ridge too when ``alpha > 0``): a Gram pass,
         iteratively refined where the conditioning calls for it, or a blocked
         QR pass and a small SVD when the design is ill-conditioned or
@@ -1275,7 +1281,8 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         "n_jobs": [None, Integral],
         "positive": ["boolean"],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "lstsq", "cg", "lbfgs", "sgd", "adam"})],
+        "solver": [StrOptions({"auto", "lstsq", "cg", "lbfgs",
+                               *_STOCHASTIC_SOLVERS})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -1316,6 +1323,8 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
     ):
         self.fit_intercept = fit_intercept
         self.copy_X = copy_X
@@ -1333,6 +1342,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
+            weight_decay, max_grad_norm,
         )
 
     def _check_solver_options(self):

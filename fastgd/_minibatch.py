@@ -36,7 +36,7 @@ from fastgd._export import to_sklearn
 from fastgd._engine import KernelData, Optimizer, Penalty, check_finite
 from fastgd._threads import holding_single_threaded_blas
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 # scikit-learn's words, kept as the start of ours so that code matching them still works.
 NON_FINITE_MESSAGE = (
@@ -68,12 +68,14 @@ MINIBATCH_CONSTRAINTS = {
     "early_stopping_metric": [StrOptions({"score", "loss"})],
     "max_time": [Interval(Real, 0, None, closed="neither"), None],
     "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
 }
 
 # Training controls scikit-learn does not have, keyword-only after its parameters in
 # every estimator; their defaults keep scikit-learn's behaviour and numbers.
 EXTRA_PARAMETERS = {"early_stopping_metric": "score", "max_time": None,
-                    "warmup_epochs": 0}
+                    "warmup_epochs": 0, "weight_decay": 0.0, "max_grad_norm": None}
 
 EXTRA_PARAMETERS_DOC = """
     early_stopping_metric : {'score', 'loss'}, default='score'
@@ -85,8 +87,18 @@ EXTRA_PARAMETERS_DOC = """
         Time budget in seconds ('sgd' / 'adam'): training stops after the epoch in
         which it runs out, with a ConvergenceWarning.
     warmup_epochs : int, default=0
-        Linear warm-up ('sgd' / 'adam'): epoch e (from 0) uses the schedule's rate
-        times min(1, (e + 1) / warmup_epochs).
+        Linear warm-up (every mini-batch solver): epoch e (from 0) uses the
+        schedule's rate times min(1, (e + 1) / warmup_epochs).
+    weight_decay : float, default=0.0
+        Decoupled weight decay of solver='adamw' (torch's AdamW): before each step
+        the coefficients, not the intercepts, are multiplied by
+        ``1 - rate * weight_decay``. Independent of the L2 penalty, which enters
+        the gradient as in scikit-learn.
+    max_grad_norm : float or None, default=None
+        Every mini-batch solver: before each update the whole gradient (all
+        coefficients and intercepts, the L2 term included) is scaled by
+        ``min(1, max_grad_norm / (norm + 1e-6))``, its global L2 norm clipped as
+        ``torch.nn.utils.clip_grad_norm_`` does. None: no clipping.
 """
 
 
@@ -278,8 +290,12 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
                 random_state.shuffle(sample_idx)
             np.copyto(before, network.params)
             subtasks.begin(network.params)
+            # Dropout's masks: a fresh key per epoch from the same stream (drawn
+            # only with dropout, so the shuffles stay scikit-learn's otherwise).
+            seed = (int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64))
+                    if network.dropout > 0 else 0)
             loss_sum = network.train_epoch(data, loss, penalty, optimizer, sample_idx,
-                                           rules.batch_size)
+                                           rules.batch_size, dropout_seed=seed)
             if not np.isfinite(network.params).all() or (
                 watch_loss and not np.isfinite(loss_sum)
             ):
@@ -426,12 +442,18 @@ def report_divergence(outcome, early_stopping):
 
 def make_optimizer(est, n_params, dtype):
     """A fresh Optimizer from the estimator's parameters."""
+    if est.weight_decay > 0 and est.solver != "adamw":
+        raise ValueError(
+            f"weight_decay={est.weight_decay!r} is the decoupled decay of "
+            f"solver='adamw'; solver={est.solver!r} does not use it (the L2 "
+            "penalty is alpha).")
     return Optimizer(
         est.solver, n_params, dtype, est.learning_rate_init,
         schedule=est.learning_rate, momentum=est.momentum,
         nesterov=est.nesterovs_momentum, power_t=est.power_t,
         beta_1=est.beta_1, beta_2=est.beta_2, epsilon=est.epsilon,
         max_iter=est.max_iter, warmup_epochs=est.warmup_epochs,
+        weight_decay=est.weight_decay, max_grad_norm=est.max_grad_norm,
     )
 
 
@@ -671,7 +693,8 @@ class MiniBatchMixin(DocLinkMixin):
                               power_t, shuffle, momentum, nesterovs_momentum,
                               early_stopping, validation_fraction, beta_1, beta_2,
                               epsilon, n_iter_no_change, early_stopping_metric,
-                              max_time, warmup_epochs):
+                              max_time, warmup_epochs, weight_decay=0.0,
+                              max_grad_norm=None):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -688,11 +711,14 @@ class MiniBatchMixin(DocLinkMixin):
         self.early_stopping_metric = early_stopping_metric
         self.max_time = max_time
         self.warmup_epochs = warmup_epochs
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
 
     def _check_partial_fit_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError(
-                "partial_fit is only available for the mini-batch solvers 'sgd' and "
-                "'adam'. %s is not one of them." % self.solver
+                "partial_fit is only available for the mini-batch solvers %s. %s is "
+                "not one of them." % (", ".join(map(repr, _STOCHASTIC_SOLVERS)),
+                                      self.solver)
             )
         return True

@@ -56,8 +56,10 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
     _parameter_constraints: dict = {
         **MINIBATCH_CONSTRAINTS,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu",
+                                   "leaky_relu", "gelu", "silu"})],
+        "solver": [StrOptions({"lbfgs", *_STOCHASTIC_SOLVERS})],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -73,6 +75,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
         early_stopping_metric="score", max_time=None, warmup_epochs=0,
+        weight_decay=0.0, max_grad_norm=None, dropout=0.0,
     ):
         self.activation = activation
         self.solver = solver
@@ -85,10 +88,12 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         self.verbose = verbose
         self.warm_start = warm_start
         self.max_fun = max_fun
+        self.dropout = dropout
         self._set_minibatch_params(
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
+            weight_decay, max_grad_norm,
         )
 
     # -- network plumbing --------------------------------------------------------
@@ -103,7 +108,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         """A Network over a fresh flat copy of coefs_/intercepts_ in ``dtype``."""
         units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
         params = pack(self.coefs_, self.intercepts_, dtype)
-        return Network(units, self.activation, self.out_activation_, params)
+        return Network(units, self.activation, self.out_activation_, params,
+                       dropout=getattr(self, "dropout", 0.0))
 
     def _adopt(self, network):
         """Point coefs_/intercepts_ at the network's flat buffer (views, no copy)."""
@@ -211,6 +217,11 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
     @holding_single_threaded_blas
     def _fit_lbfgs(self, X, y, sample_weight, subtasks=NO_SUBTASKS):
         dtype = self.coefs_[0].dtype  # later calls keep the weights' dtype
+        if self.dropout > 0:
+            raise ValueError(
+                "dropout > 0 needs a mini-batch solver ('sgd', 'adam', 'adamw', "
+                "'rmsprop', 'adagrad'): with solver='lbfgs' the masks would change "
+                "the objective between iterations.")
         network = self._network(dtype)
         data = KernelData(X, dtype, y, sample_weight)
         loss_name = self._loss_name()
@@ -377,17 +388,24 @@ _COMMON_DOC = """
         The ith element is the number of neurons in the ith hidden layer; at least
         one hidden layer (a model without one is :class:`fastgd.LogisticRegression`
         or :class:`fastgd.LinearRegression`).
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'gelu', \
+'silu'}, default='relu'
         Activation function of the hidden layers:
 
         - 'identity': f(x) = x, a linear bottleneck;
         - 'logistic': the logistic sigmoid, f(x) = 1 / (1 + exp(-x));
         - 'tanh': the hyperbolic tangent, f(x) = tanh(x);
-        - 'relu': the rectified linear unit, f(x) = max(0, x).
+        - 'relu': the rectified linear unit, f(x) = max(0, x);
+        - 'leaky_relu' (fastgd's addition): f(x) = x for x > 0, 0.01 x below
+          (torch's default slope);
+        - 'gelu' (fastgd's addition): the exact GELU, f(x) = x Phi(x) with Phi the
+          standard normal CDF (torch's default);
+        - 'silu' (fastgd's addition): f(x) = x / (1 + exp(-x)).
 
         The kernels fuse it with the bias addition (forward) and its derivative
-        with the backward product.
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        with the backward product. Models using fastgd's additions cannot be
+        exported to scikit-learn or ONNX.
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad'}, default='adam'
         The weight optimizer:
 
         - 'lbfgs': scipy's L-BFGS-B over the compiled full-batch loss and
@@ -397,8 +415,11 @@ _COMMON_DOC = """
           Nesterov's momentum and the ``learning_rate`` schedules.
         - 'adam': Kingma and Ba's adaptive moment estimation; works well on
           large data sets.
+        - 'adamw', 'rmsprop', 'adagrad' (fastgd's additions): step for step as
+          torch.optim's AdamW (decoupled ``weight_decay``), RMSprop (its alpha =
+          ``beta_2``, no momentum) and Adagrad, all with ``epsilon``.
 
-        'sgd' and 'adam' run one whole compiled epoch per kernel call (batch
+        All but 'lbfgs' run one whole compiled epoch per kernel call (batch
         gather, forward, backward, penalty and optimizer update without the GIL).
     alpha : float, default=0.0001
         Strength of the L2 penalty ``alpha / 2 * sum of squared weights`` (the
@@ -421,14 +442,14 @@ default='constant'
           ``n_iter_no_change`` epochs without an improvement of the training loss
           (or of the validation score with ``early_stopping``) by ``tol``, divided
           by 5, and training stops once it falls below 1e-6 ('sgd' only);
-        - 'cosine' (fastgd's addition, 'sgd' and 'adam'): epoch e (from 0) trains
-          at ``learning_rate_init * (1 + cos(pi * e / max_iter)) / 2``, PyTorch's
-          ``CosineAnnealingLR(T_max=max_iter)`` stepped once per epoch.
+        - 'cosine' (fastgd's addition, every mini-batch solver): epoch e (from 0)
+          trains at ``learning_rate_init * (1 + cos(pi * e / max_iter)) / 2``,
+          PyTorch's ``CosineAnnealingLR(T_max=max_iter)`` stepped once per epoch.
 
         ``warmup_epochs`` multiplies any of them by a linear warm-up.
     learning_rate_init : float, default=0.001
-        The initial learning rate of 'sgd' and 'adam' (the step size of the weight
-        updates).
+        The initial learning rate of the mini-batch solvers (the step size of the
+        weight updates).
     power_t : float, default=0.5
         The exponent of the 'invscaling' schedule ('sgd' only).
     max_iter : int, default=200
@@ -485,7 +506,13 @@ default='constant'
     max_fun : int, default=15000
         Maximum number of loss function calls of 'lbfgs' (each call is one
         compiled full-batch loss and gradient); it may stop before max_iter.""" \
-    + EXTRA_PARAMETERS_DOC
+    + EXTRA_PARAMETERS_DOC + """    dropout : float, default=0.0
+        Inverted dropout on the hidden layers while training (the mini-batch
+        solvers): each hidden unit's output is zeroed with this probability in each
+        row and batch, the others scaled by 1 / (1 - dropout). The masks are drawn
+        from ``random_state`` (identical reruns); ``predict`` uses no dropout, so
+        the fitted model exports as usual. Not with 'lbfgs'.
+"""
 
 _ATTRIBUTES_DOC = """
     loss_ : float
@@ -666,6 +693,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
+        dropout=0.0,
         class_weight=None,
     ):
         self.class_weight = class_weight
@@ -680,7 +710,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             early_stopping_metric=early_stopping_metric, max_time=max_time,
-            warmup_epochs=warmup_epochs,
+            warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm, dropout=dropout,
         )
 
     _parameter_constraints: dict = {
@@ -973,6 +1004,9 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         early_stopping_metric="score",
         max_time=None,
         warmup_epochs=0,
+        weight_decay=0.0,
+        max_grad_norm=None,
+        dropout=0.0,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -985,7 +1019,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             early_stopping_metric=early_stopping_metric, max_time=max_time,
-            warmup_epochs=warmup_epochs,
+            warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm, dropout=dropout,
         )
 
     def predict(self, X):

@@ -290,4 +290,120 @@ static inline void fgd_adam_f(float *w, const float *raw, float *m, float *s,
     }
 }
 
+/* The standard normal CDF Phi(x) = erfc(-x / sqrt 2) / 2, for the exact GELU
+ * x Phi(x) (torch's default) and its derivative Phi(x) + x phi(x). glibc's erf is a
+ * scalar call with branches; this is straight-line code. For z = |x| / sqrt 2 and
+ * t = 2 / (2 + z) in (0, 1], erfc(z) = t exp(-z^2 + P(t)), P a degree-24 polynomial
+ * in x = (2 t - lo - hi) / (hi - lo) fitted by tools/fit_erfc_polynomial.py against
+ * mpmath: relative error of erfc(z) <= 3.3e-15 for z <= 3.5 and 2.6e-13 beyond (the
+ * rounding of z^2 in the exponent). Phi(x) = erfc(z) / 2 for x < 0 and 1 - erfc(z) / 2
+ * otherwise, so Phi is accurate relative to itself on both sides (no 1 + erf(x)
+ * cancellation for negative x). float32 goes through double (it is not the default
+ * path; the double code vectorises at half the width). */
+static inline double fgd_half_erfc_scaled(double z, double *gauss)
+{
+    double t = 2.0 / (2.0 + z);
+    double x = t * 2.1481481481481484 - 1.1481481481481481;
+    double p = -7.863852835165605e-09;
+    p = p * x + -6.721241739457783e-10;
+    p = p * x + 5.508057605485653e-08;
+    p = p * x + -1.8853083079179045e-08;
+    p = p * x + -1.70232250156117e-07;
+    p = p * x + 2.1913768536284645e-07;
+    p = p * x + 1.5649361196305678e-07;
+    p = p * x + -1.057032885260176e-06;
+    p = p * x + 1.339221895152228e-06;
+    p = p * x + 2.5306408765283804e-06;
+    p = p * x + -9.449511064896698e-06;
+    p = p * x + 1.6194374685641185e-06;
+    p = p * x + 3.6938671884962215e-05;
+    p = p * x + -4.875084724908512e-05;
+    p = p * x + -9.848281149521802e-05;
+    p = p * x + 0.0002990983786257848;
+    p = p * x + 0.00013733665733052508;
+    p = p * x + -0.0014044552268819076;
+    p = p * x + 0.00040707177780548246;
+    p = p * x + 0.006518319915260026;
+    p = p * x + -0.005057692512964364;
+    p = p * x + -0.039698260232004304;
+    p = p * x + 0.03240928768119353;
+    p = p * x + 0.6316996845897556;
+    p = p * x + -0.6251953118881127;
+    double e = fgd_exp(-z * z);
+    *gauss = e;
+    return 0.5 * t * e * fgd_exp(p);
+}
+
+static inline double fgd_normal_cdf(double x, double *density)
+{
+    double z = (x < 0.0 ? -x : x) * 0.70710678118654752440;
+    double e;
+    double q = fgd_half_erfc_scaled(z, &e);
+    *density = e * 0.39894228040143267794;      /* exp(-x^2 / 2) / sqrt(2 pi) */
+    return x < 0.0 ? q : 1.0 - q;
+}
+
+static inline double fgd_gelu(double x)
+{
+    double density;
+    return x * fgd_normal_cdf(x, &density);
+}
+
+static inline double fgd_gelu_derivative(double x)
+{
+    double density;
+    double cdf = fgd_normal_cdf(x, &density);
+    return cdf + x * density;
+}
+
+static inline float fgd_geluf(float x) { return (float) fgd_gelu((double) x); }
+
+static inline float fgd_gelu_derivativef(float x)
+{
+    return (float) fgd_gelu_derivative((double) x);
+}
+
+/* SiLU x sigmoid(x) and its derivative s (1 + x (1 - s)), in the working precision. */
+static inline double fgd_silu(double x) { return x / (1.0 + fgd_exp(-x)); }
+static inline float fgd_siluf(float x) { return x / (1.0f + fgd_expf(-x)); }
+
+static inline double fgd_silu_derivative(double x)
+{
+    double s = 1.0 / (1.0 + fgd_exp(-x));
+    return s * (1.0 + x * (1.0 - s));
+}
+
+static inline float fgd_silu_derivativef(float x)
+{
+    float s = 1.0f / (1.0f + fgd_expf(-x));
+    return s * (1.0f + x * (1.0f - s));
+}
+
+/* Inverted dropout's keep mask, counter-based: unit j of hidden layer l in row r (the
+ * row's position in the epoch's order, so the mask does not depend on how batches are
+ * split between threads) is kept when the top 53 bits of a splitmix64-style mix of
+ * (seed, r, l, j) are >= threshold = rate * 2^53. The backward pass recomputes the
+ * same mask instead of storing it. row[j] *= keep ? scale : 0, scale = 1 / (1 - rate). */
+static inline uint64_t fgd_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+#define FGD_DROPOUT_ROW(name, type)                                              \
+    static inline void name(type *row, ptrdiff_t n, uint64_t seed, uint64_t r,   \
+                            uint64_t layer, uint64_t threshold, type scale)      \
+    {                                                                            \
+        uint64_t base = fgd_mix64(seed ^ (r * UINT64_C(0x9E3779B97F4A7C15)))     \
+                        + (layer << 32);                                         \
+        for (ptrdiff_t j = 0; j < n; j++) {                                      \
+            uint64_t h = fgd_mix64((base + (uint64_t) j)                        \
+                                   * UINT64_C(0xD1B54A32D192ED03));              \
+            row[j] = (h >> 11) >= threshold ? row[j] * scale : (type) 0;        \
+        }                                                                        \
+    }
+FGD_DROPOUT_ROW(fgd_dropout_row_f, float)
+FGD_DROPOUT_ROW(fgd_dropout_row_d, double)
+
 #endif

@@ -368,11 +368,13 @@ def _concat(*datas):
 
 
 def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, params,
-                 batch_size, shuffle, seed, span):
+                 batch_size, shuffle, seed, span, dropout=0.0):
     """Compiled mini-batches on a shard from the given parameters and optimizer
     state: the whole epoch, or (``span`` = (start, stop)) the rows start:stop of the
-    epoch's order. Returns the new state, the loss sum and the rows trained."""
-    net = Network(units, hidden, output, params.astype(data.dtype))
+    epoch's order. ``seed`` draws the shuffle and keys the dropout masks (with the
+    span's start: each span's rows get masks of their own). Returns the new state,
+    the loss sum and the rows trained."""
+    net = Network(units, hidden, output, params.astype(data.dtype), dropout=dropout)
     optimizer = copy.deepcopy(optimizer)  # the caller's stays the averaged one
     optimizer.as_dtype(data.dtype)
     order = np.arange(data.n_samples)
@@ -380,10 +382,13 @@ def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, param
         np.random.RandomState(seed).shuffle(order)
     if span is not None:
         order = order[span[0]:span[1]]
+    # seed < 2**31: distinct spans of one epoch get distinct keys (span 0: seed).
+    dropout_seed = seed if span is None else (seed + (span[0] << 31)) % 2**64
     loss_sum = 0.0
     if order.size:
         loss_sum = net.train_epoch(data, loss, penalty, optimizer, order,
-                                   min(batch_size, data.n_samples))
+                                   min(batch_size, data.n_samples),
+                                   dropout_seed=dropout_seed)
     return (net.params, optimizer.state_1, optimizer.state_2, optimizer.step,
             loss_sum, order.size)
 
@@ -623,7 +628,8 @@ class _DaskEstimator(DocLinkMixin, BaseEstimator):
                     output=net.output_activation, loss=loss, penalty=penalty,
                     optimizer=optimizer, params=net.params,
                     batch_size=rules.batch_size, shuffle=rules.shuffle,
-                    span=None if window is None else (r * window, (r + 1) * window))
+                    span=None if window is None else (r * window, (r + 1) * window),
+                    dropout=net.dropout)
                 trained = np.asarray([res[5] for res in results], dtype=np.float64)
                 share = trained / trained.sum()  # rows-weighted, in shard order
                 net.params[...] = sum(a * res[0].astype(np.float64)
@@ -1233,6 +1239,8 @@ class _MLP(_DaskEstimator):
             est.n_iter_ = self._local_sgd(est, parts, net, loss, est.alpha,
                                           lambda net: fi.adopt(est, net),
                                           validation_set, warm)
+        elif est.dropout > 0:
+            raise ValueError("dropout > 0 needs a mini-batch solver, not 'lbfgs'.")
         else:
             self._lbfgs(est, parts, net, loss, total)
         fi.adopt(est, net)

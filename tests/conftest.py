@@ -33,7 +33,8 @@ def outputs(est, X):
 
 # fastgd's additions to scikit-learn's parameters and option sets: the comparisons
 # with scikit-learn look past them (their defaults keep scikit-learn's behaviour).
-ADDED_OPTIONS = {"'cosine'"}
+ADDED_OPTIONS = {"'cosine'", "'adamw'", "'rmsprop'", "'adagrad'", "'leaky_relu'",
+                 "'gelu'", "'silu'"}
 ADDED_FITTED_ATTRIBUTES = {"validation_loss_curve_", "best_validation_loss_"}
 
 

@@ -910,7 +910,7 @@ BAD_PARAMS = [
     ("hidden_layer_sizes", "ten", r"'hidden_layer_sizes' parameter"),
     ("hidden_layer_sizes", (2.5,), r"cannot be interpreted as an integer"),
     ("activation", "softmax", r"'activation' parameter"),
-    ("activation", "gelu", r"'activation' parameter"),
+    ("activation", "swish", r"'activation' parameter"),
     ("solver", "newton", r"'solver' parameter"),
     ("batch_size", 0, r"'batch_size' parameter"),
     ("batch_size", -5, r"'batch_size' parameter"),

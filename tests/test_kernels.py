@@ -706,10 +706,13 @@ def test_loss_gradient_and_forward_check_their_buffers(kernels):
 def test_registry_names_what_the_estimators_use(kernels):
     """The codes come from the kernels' enums, one per activation, loss and solver."""
     assert set(kernels.ACTIVATION_CODES) == {"identity", "logistic", "tanh", "relu",
-                                             "softmax", "exp"}
+                                             "softmax", "exp", "leaky_relu", "gelu",
+                                             "silu"}
     assert set(kernels.LOSS_CODES) == {"squared_error", "log_loss", "binary_log_loss",
                                        "poisson"}
-    assert set(kernels.SOLVER_CODES) == {"sgd", "adam"}
+    assert set(kernels.SOLVER_CODES) == {"sgd", "adam", "adamw", "rmsprop", "adagrad"}
     for codes in (kernels.ACTIVATION_CODES, kernels.LOSS_CODES, kernels.SOLVER_CODES):
         assert sorted(codes.values()) == list(range(len(codes)))
-    assert not hasattr(kernels, "small_matmul")   # test-only: fastgd._kernels_testing
+    # test-only: fastgd._kernels_testing
+    for name in ("small_matmul", "activation_derivative", "dropout_mask"):
+        assert not hasattr(kernels, name), name

@@ -81,7 +81,7 @@ def test_constructor_signature_matches_sklearn(kind):
 
     ours = inspect.signature(getattr(fastgd, kind).__init__).parameters
     ref = inspect.signature(getattr(sk_nn, kind).__init__).parameters
-    extra = dict(EXTRA_PARAMETERS, **({"class_weight": None}
+    extra = dict(EXTRA_PARAMETERS, dropout=0.0, **({"class_weight": None}
                                       if kind == "MLPClassifier" else {}))
     assert list(ours) == list(ref) + list(extra)
     for name in ref:
