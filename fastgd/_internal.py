@@ -23,6 +23,9 @@ Estimator pieces (``est`` is a plain fastgd estimator)
                                    and output activation.
 ``mlp_network(est, dtype)``, ``mlp_loss(est)``, ``mlp_indicator(est, y)``
                                    The MLP's Network, kernel loss and encoded classes.
+``validation_set(est, X_val, y_val, sample_weight_val, n_outputs, epochs)``
+                                   The plain estimator's check and encoding of a
+                                   validation set of the user's.
 
 Shared machinery
 ----------------
@@ -52,7 +55,8 @@ __all__ = [
     "Preconditioner", "Progress", "StoppingRules", "adopt", "check_linear_regression",
     "classifier_output", "clip_batch_size", "count_validation", "encode_classes",
     "lbfgs", "linear_penalty", "make_optimizer", "minibatch_penalty",
-    "mlp_indicator", "mlp_initialize", "mlp_set_classes", "mlp_loss", "mlp_network", "network_from",
+    "mlp_indicator", "mlp_initialize", "mlp_set_classes", "mlp_loss", "mlp_network",
+    "network_from", "validation_set",
 ]
 
 
@@ -97,3 +101,9 @@ def mlp_loss(est):
 
 def mlp_indicator(est, y):
     return est._indicator(y)
+
+
+def validation_set(est, X_val, y_val, sample_weight_val, n_outputs, epochs):
+    """The plain estimator's check and encoding of a user's validation set:
+    (X_val, Y_val, sample_weight_val, labels_val), or None."""
+    return est._validation_set(X_val, y_val, sample_weight_val, n_outputs, epochs)

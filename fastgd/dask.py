@@ -557,48 +557,26 @@ class _DaskEstimator(DocLinkMixin, BaseEstimator):
             g += gp
         return f / total, g / total
 
-    def _validation_set(self, est, X_val, y_val, sample_weight_val):
+    def _validation_set(self, est, X_val, y_val, sample_weight_val, n_outputs):
         """The user's validation set (numpy or dask, computed here: it is meant to
-        be small) as (X_val, y_val, Y_val encoded, sample_weight_val), or None."""
+        be small), checked and encoded by the plain estimator, as (X_val, y_val,
+        Y_val encoded, sample_weight_val), or None."""
         stochastic = est.solver in fi.STOCHASTIC_SOLVERS
-        if X_val is None and y_val is None:
-            if sample_weight_val is not None:
-                raise ValueError("sample_weight_val is given without X_val and y_val.")
-            if est.early_stopping and stochastic:
-                raise NotImplementedError(
-                    "early_stopping=True in fastgd.dask needs a validation set of your "
-                    "own: fit(X, y, X_val=..., y_val=...). The validation_fraction "
-                    "split of the dask rows is not supported.")
-            return None
-        if X_val is None or y_val is None:
-            raise ValueError("X_val and y_val must be given together.")
-        if not est.early_stopping or not stochastic:
-            raise ValueError(
-                "X_val and y_val are passed to fit while early_stopping=False (or a "
-                "solver without epochs): set early_stopping=True and solver='sgd' "
-                "or 'adam' to use them.")
+        if (X_val is None and y_val is None and sample_weight_val is None
+                and est.early_stopping and stochastic):
+            raise NotImplementedError(
+                "early_stopping=True in fastgd.dask needs a validation set of your "
+                "own: fit(X, y, X_val=..., y_val=...). The validation_fraction "
+                "split of the dask rows is not supported.")
         X_val, y_val, sample_weight_val = [
             a.compute() if hasattr(a, "compute") else a
             for a in (X_val, y_val, sample_weight_val)]
-        X_val = check_array(X_val, accept_sparse="csr", dtype=[np.float64, np.float32],
-                            order="C", ensure_all_finite=False)
-        check_finite(X_val, est, input_name="X_val")
-        if X_val.shape[1] != est.n_features_in_:
-            raise ValueError(f"X_val has {X_val.shape[1]} features, X has "
-                             f"{est.n_features_in_}.")
-        y_val = np.asarray(y_val)
-        if y_val.shape[0] != X_val.shape[0]:
-            raise ValueError(f"y_val has {y_val.shape[0]} rows, X_val "
-                             f"{X_val.shape[0]}.")
-        if hasattr(est, "classes_"):
-            unknown = np.setdiff1d(np.unique(y_val), est.classes_)
-            if len(unknown):
-                raise ValueError(f"y_val has classes not in the training data: "
-                                 f"{unknown}")
-        Y_val = np.asarray(type(self)._encode(est, y_val))
-        if sample_weight_val is not None:
-            sample_weight_val = np.asarray(sample_weight_val, dtype=np.float64)
-        return X_val, y_val, Y_val.reshape(len(y_val), -1), sample_weight_val
+        checked = fi.validation_set(est, X_val, y_val, sample_weight_val, n_outputs,
+                                    stochastic)
+        if checked is None:
+            return None
+        X_val, Y_val, sample_weight_val, _ = checked
+        return X_val, np.asarray(y_val), Y_val, sample_weight_val
 
     def _local_sgd(self, est, parts, net, loss, penalty, adopt, validation_set, warm):
         """Local SGD: compiled epochs (or sync_every batches) per shard from the
@@ -961,7 +939,7 @@ class LogisticRegression(_Classifier):
                 "Initialization coef is of shape (%d, %d), expected shape (%d, %d)"
                 % (np.shape(est.coef_)[0], np.shape(est.coef_)[1] + fi_, n_out,
                    d + fi_))
-        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val)
+        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val, n_out)
         parts = self._persist(est, xs, ys, ws, dtype, n_out, class_weight)
         output, loss = fi.classifier_output(est, n_out)
         coef, intercept = ((est.coef_, est.intercept_) if warm
@@ -1132,7 +1110,7 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
         k = 1 if y_ndim == 1 else (len(y.columns) if isinstance(y, dd.DataFrame)
                                    else int(y.shape[1]))
         xs, ys, ws, dtype = self._load(est, X, y, sample_weight)
-        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val)
+        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val, k)
         parts = self._persist(est, xs, ys, ws, dtype, k)
         d = est.n_features_in_
         total = sum(self._totals(parts))
@@ -1227,7 +1205,7 @@ class _MLP(_DaskEstimator):
                                  % ([est.coefs_[0].shape[0]] + [c.shape[1] for c in
                                                                 est.coefs_], layer_units))
             dtype = est.coefs_[0].dtype  # the weights' dtype wins, as in the plain fit
-        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val)
+        validation_set = self._validation_set(est, X_val, y_val, sample_weight_val, n_out)
         parts = self._persist(est, xs, ys, ws, dtype, n_out, class_weight)
         random_state = check_random_state(est.random_state)
         if not warm:
