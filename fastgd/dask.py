@@ -427,6 +427,34 @@ _NOTES_DOC = """
 """
 
 
+def _dask_doc(plain, sklearn_name, about, examples):
+    """The class docstring of the dask face of ``plain``: its summary, the plain
+    estimator's Parameters and Attributes sections (fastgd._docs.section) plus the
+    dask faces' own parameters, See Also, Notes, and ``examples``."""
+    name = plain.__name__
+    return (f"""fastgd.{name} trained on a Dask cluster.
+
+    The parameters are those of :class:`fastgd.{name}`, plus ``client``,
+    ``sync_every`` and ``persist``.
+
+{about}
+
+    Parameters
+    ----------
+""" + section(plain, "Parameters") + _CLIENT_DOC + """
+    Attributes
+    ----------
+""" + section(plain, "Attributes") + f"""
+    See Also
+    --------
+    fastgd.{name} : The plain estimator (one machine).
+    {sklearn_name} : The scikit-learn estimator.
+""" + _NOTES_DOC + """
+    Examples
+    --------
+""" + examples + "    ")
+
+
 # ---------------------------------------------------------------------------
 # The estimators
 # ---------------------------------------------------------------------------
@@ -834,33 +862,13 @@ class _Classifier(ClassifierMixin, _DaskEstimator):
 
 
 class LogisticRegression(_Classifier):
-    __doc__ = (
-        """fastgd.LogisticRegression trained on a Dask cluster.
-
-    The parameters are those of :class:`fastgd.LogisticRegression`, plus
-    ``client``. 'lbfgs' (and scikit-learn's other L2 solver names) run the exact
+    __doc__ = _dask_doc(fastgd.LogisticRegression, "sklearn.linear_model.LogisticRegression", """\
+    'lbfgs' (and scikit-learn's other L2 solver names) run the exact
     distributed full-batch solver: each worker computes the compiled loss and
     gradient of its partitions, the client sums them in partition order and
     steps the plain estimator's preconditioned L-BFGS, so the model is the plain
     estimator's on the concatenated data, to rounding. 'sgd' / 'adam' run local
-    SGD with periodic averaging (an approximation, see the module notes).
-
-    Parameters
-    ----------
-"""
-        + section(fastgd.LogisticRegression, "Parameters") + _CLIENT_DOC + """
-    Attributes
-    ----------
-"""
-        + section(fastgd.LogisticRegression, "Attributes") + """
-    See Also
-    --------
-    fastgd.LogisticRegression : The plain estimator (one machine).
-    sklearn.linear_model.LogisticRegression : The scikit-learn estimator.
-"""
-        + _NOTES_DOC + """
-    Examples
-    --------
+    SGD with periodic averaging (an approximation, see the module notes).""", """\
     >>> import dask.array as da
     >>> from fastgd.dask import LogisticRegression
     >>> X = da.random.RandomState(0).random_sample((1000, 5), chunks=(250, 5))
@@ -870,8 +878,7 @@ class LogisticRegression(_Classifier):
     (4,)
     >>> type(clf.to_local()).__name__
     'LogisticRegression'
-    """
-    )
+""")
 
     _local_class = fastgd.LogisticRegression
     _encode = staticmethod(_encode_logistic)
@@ -1032,33 +1039,13 @@ class _DistributedObjective(fi.Objective):
 
 
 class LinearRegression(RegressorMixin, _DaskEstimator):
-    __doc__ = (
-        """fastgd.LinearRegression trained on a Dask cluster.
-
-    The parameters are those of :class:`fastgd.LinearRegression`, plus
-    ``client``. Solvers 'auto', 'lstsq', 'cg' and 'lbfgs' solve the (ridge)
+    __doc__ = _dask_doc(fastgd.LinearRegression, "sklearn.linear_model.LinearRegression", """\
+    Solvers 'auto', 'lstsq', 'cg' and 'lbfgs' solve the (ridge)
     least-squares problem exactly by a distributed QR reduction (each partition
     sends the R factor of its centred, weighted ``[X, y]``; scikit-learn's
     solution, minimum-norm when X is rank-deficient); 'sgd' / 'adam' run local
     SGD (an approximation, see the module notes). ``positive=True`` is not
-    supported yet.
-
-    Parameters
-    ----------
-"""
-        + section(fastgd.LinearRegression, "Parameters") + _CLIENT_DOC + """
-    Attributes
-    ----------
-"""
-        + section(fastgd.LinearRegression, "Attributes") + """
-    See Also
-    --------
-    fastgd.LinearRegression : The plain estimator (one machine).
-    sklearn.linear_model.LinearRegression : The scikit-learn estimator.
-"""
-        + _NOTES_DOC + """
-    Examples
-    --------
+    supported yet.""", """\
     >>> import dask.array as da
     >>> from fastgd.dask import LinearRegression
     >>> X = da.random.RandomState(0).random_sample((1000, 3), chunks=(250, 3))
@@ -1066,8 +1053,7 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
     >>> reg = LinearRegression().fit(X, y)
     >>> [round(float(c), 6) for c in reg.coef_], round(float(reg.intercept_), 6)
     ([1.0, 2.0, 3.0], 4.0)
-    """
-    )
+""")
 
     _local_class = fastgd.LinearRegression
     _encode = staticmethod(_encode_numeric)
@@ -1251,31 +1237,11 @@ class _MLP(_DaskEstimator):
 
 
 class MLPClassifier(_Classifier, _MLP):
-    __doc__ = (
-        """fastgd.MLPClassifier trained on a Dask cluster.
-
-    The parameters are those of :class:`fastgd.MLPClassifier`, plus ``client``.
+    __doc__ = _dask_doc(fastgd.MLPClassifier, "sklearn.neural_network.MLPClassifier", """\
     'lbfgs' is exact (the plain estimator's model on the concatenated data, from
     the same initial weights); 'sgd' / 'adam' run local SGD with periodic
     averaging (an approximation, see the module notes). Binary and multiclass
-    targets (not multilabel).
-
-    Parameters
-    ----------
-"""
-        + section(fastgd.MLPClassifier, "Parameters") + _CLIENT_DOC + """
-    Attributes
-    ----------
-"""
-        + section(fastgd.MLPClassifier, "Attributes") + """
-    See Also
-    --------
-    fastgd.MLPClassifier : The plain estimator (one machine).
-    sklearn.neural_network.MLPClassifier : The scikit-learn estimator.
-"""
-        + _NOTES_DOC + """
-    Examples
-    --------
+    targets (not multilabel).""", """\
     >>> import dask.array as da
     >>> from fastgd.dask import MLPClassifier
     >>> X = da.random.RandomState(0).random_sample((400, 4), chunks=(100, 4))
@@ -1284,8 +1250,7 @@ class MLPClassifier(_Classifier, _MLP):
     ...                     random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:3]).compute().shape
     (3, 2)
-    """
-    )
+""")
 
     _local_class = fastgd.MLPClassifier
     _encode = staticmethod(_encode_mlp_classes)
@@ -1307,29 +1272,9 @@ class MLPClassifier(_Classifier, _MLP):
 
 
 class MLPRegressor(RegressorMixin, _MLP):
-    __doc__ = (
-        """fastgd.MLPRegressor trained on a Dask cluster.
-
-    The parameters are those of :class:`fastgd.MLPRegressor`, plus ``client``.
+    __doc__ = _dask_doc(fastgd.MLPRegressor, "sklearn.neural_network.MLPRegressor", """\
     'lbfgs' is exact (the plain estimator's model on the concatenated data);
-    'sgd' / 'adam' run local SGD (an approximation, see the module notes).
-
-    Parameters
-    ----------
-"""
-        + section(fastgd.MLPRegressor, "Parameters") + _CLIENT_DOC + """
-    Attributes
-    ----------
-"""
-        + section(fastgd.MLPRegressor, "Attributes") + """
-    See Also
-    --------
-    fastgd.MLPRegressor : The plain estimator (one machine).
-    sklearn.neural_network.MLPRegressor : The scikit-learn estimator.
-"""
-        + _NOTES_DOC + """
-    Examples
-    --------
+    'sgd' / 'adam' run local SGD (an approximation, see the module notes).""", """\
     >>> import dask.array as da
     >>> from fastgd.dask import MLPRegressor
     >>> X = da.random.RandomState(0).random_sample((400, 3), chunks=(100, 3))
@@ -1338,8 +1283,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     ...                    random_state=0).fit(X, y)
     >>> reg.predict(X[:3]).compute().shape
     (3,)
-    """
-    )
+""")
 
     _local_class = fastgd.MLPRegressor
     _encode = staticmethod(_encode_numeric)
