@@ -37,6 +37,8 @@ from fastgd._engine import KernelData, Optimizer, Penalty, check_finite
 from fastgd._threads import holding_single_threaded_blas
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+# Their names, for messages.
+_STOCHASTIC_NAMES = ", ".join(map(repr, _STOCHASTIC_SOLVERS))
 
 # scikit-learn's words, kept as the start of ours so that code matching them still works.
 NON_FINITE_MESSAGE = (
@@ -440,13 +442,31 @@ def report_divergence(outcome, early_stopping):
     )
 
 
-def make_optimizer(est, n_params, dtype):
-    """A fresh Optimizer from the estimator's parameters."""
-    if est.weight_decay > 0 and est.solver != "adamw":
+def check_training_options(est):
+    """Refuse the combinations of training options that a solver would ignore or
+    could not honour. Part of parameter validation, so it runs before a fit touches
+    the model (a refused fit leaves an unfitted model unfitted)."""
+    solver = est.solver
+    mini_batch = solver in _STOCHASTIC_SOLVERS
+    if est.weight_decay > 0 and solver != "adamw":
         raise ValueError(
             f"weight_decay={est.weight_decay!r} is the decoupled decay of "
-            f"solver='adamw'; solver={est.solver!r} does not use it (the L2 "
+            f"solver='adamw'; solver={solver!r} does not use it (the L2 "
             "penalty is alpha).")
+    if est.max_grad_norm is not None and not mini_batch:
+        raise ValueError(
+            f"max_grad_norm={est.max_grad_norm!r} clips the gradient of each "
+            f"mini-batch; solver={solver!r} has none: use one of "
+            f"{_STOCHASTIC_NAMES}.")
+    if getattr(est, "dropout", 0.0) > 0 and not mini_batch:
+        raise ValueError(
+            f"dropout > 0 needs a mini-batch solver ({_STOCHASTIC_NAMES}): with "
+            f"solver={solver!r} the masks would change the objective between "
+            "iterations.")
+
+
+def make_optimizer(est, n_params, dtype):
+    """A fresh Optimizer from the estimator's parameters."""
     return Optimizer(
         est.solver, n_params, dtype, est.learning_rate_init,
         schedule=est.learning_rate, momentum=est.momentum,
@@ -550,6 +570,10 @@ class MiniBatchMixin(DocLinkMixin):
     """The mini-batch side of every estimator: storage of the shared constructor
     parameters, the one training path (_run_minibatch), recording an Outcome, the
     user's validation set, callbacks' subtasks, export."""
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_training_options(self)
 
     def _run_minibatch(self, network, X, Y, sample_weight, *, loss, penalty,
                        incremental, stratify=None, labels=None, make_validation=None,
@@ -718,7 +742,6 @@ class MiniBatchMixin(DocLinkMixin):
         if self.solver not in _STOCHASTIC_SOLVERS:
             raise AttributeError(
                 "partial_fit is only available for the mini-batch solvers %s. %s is "
-                "not one of them." % (", ".join(map(repr, _STOCHASTIC_SOLVERS)),
-                                      self.solver)
+                "not one of them." % (_STOCHASTIC_NAMES, self.solver)
             )
         return True

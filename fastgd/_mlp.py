@@ -217,11 +217,6 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
     @holding_single_threaded_blas
     def _fit_lbfgs(self, X, y, sample_weight, subtasks=NO_SUBTASKS):
         dtype = self.coefs_[0].dtype  # later calls keep the weights' dtype
-        if self.dropout > 0:
-            raise ValueError(
-                "dropout > 0 needs a mini-batch solver ('sgd', 'adam', 'adamw', "
-                "'rmsprop', 'adagrad'): with solver='lbfgs' the masks would change "
-                "the objective between iterations.")
         network = self._network(dtype)
         data = KernelData(X, dtype, y, sample_weight)
         loss_name = self._loss_name()

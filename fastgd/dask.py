@@ -1203,8 +1203,6 @@ class _MLP(_DaskEstimator):
             est.n_iter_ = self._local_sgd(est, parts, net, loss, est.alpha,
                                           lambda net: fi.adopt(est, net),
                                           validation_set, warm)
-        elif est.dropout > 0:
-            raise ValueError("dropout > 0 needs a mini-batch solver, not 'lbfgs'.")
         else:
             self._lbfgs(est, parts, net, loss, total)
         fi.adopt(est, net)

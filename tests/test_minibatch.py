@@ -243,3 +243,24 @@ def test_linear_early_stopping_restores_the_best_coefficients(cls):
     assert len(est.validation_scores_) == est.n_iter_ if np.ndim(est.n_iter_) == 0 \
         else len(est.validation_scores_) == est.n_iter_[0]
     assert est.best_validation_score_ == max(est.validation_scores_)
+
+
+@pytest.mark.parametrize("Estimator, params", [
+    ("MLPClassifier", {"solver": "adam", "weight_decay": 0.1}),
+    ("MLPClassifier", {"solver": "lbfgs", "dropout": 0.5}),
+    ("MLPRegressor", {"solver": "lbfgs", "max_grad_norm": 1.0}),
+    ("LinearRegression", {"weight_decay": 3.0}),
+    ("LogisticRegression", {"max_grad_norm": 1e-3}),
+])
+def test_refused_option_combinations_leave_the_model_unfitted(Estimator, params):
+    # Refused by parameter validation, before the fit draws initial weights: not a
+    # model that looks fitted with its random start, nor an option silently ignored.
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    if Estimator in ("MLPClassifier", "LogisticRegression"):
+        y = (y > np.median(y)).astype(int)
+    est = getattr(fastgd, Estimator)(**params)
+    with pytest.raises(ValueError, match=next(iter(set(params) - {"solver"}))):
+        est.fit(X, y)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(est)

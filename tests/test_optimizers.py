@@ -302,3 +302,4 @@ def test_sparse_input_equals_dense(solver):
         b = fastgd.MLPRegressor(**kw).fit(sp.csr_matrix(X), y)
     for u, v in zip(_ours(a), _ours(b)):
         assert_allclose(u, v, rtol=1e-10, atol=1e-13)
+
