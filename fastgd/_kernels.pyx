@@ -1809,6 +1809,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
         raise ValueError("params, grads and the optimizer state do not fit the network")
     if not 0 <= opt.solver <= SOLVER_ADAGRAD:
         raise ValueError(f"unknown solver code {opt.solver}")
+    _check_rows(&k.lay, &model, X, X_indptr, Y.shape[0], capacity)
+    _check_targets(&k.lay, &model, Y, sample_weight)
     cdef Py_ssize_t start, stop, n_rows, t, chunk, n_active, batch_index = 0
     cdef double loss_sum = 0.0, batch_loss, weight_sum
     cdef PenaltySums sums
@@ -2045,9 +2047,7 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
         raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
     _fill_layout(&k.lay, units, offsets, block_rows, model.sparse, n_parts, n_threads)
     _check_rows(&k.lay, &model, X, X_indptr, Y.shape[0], block_rows)
-    if Y.shape[1] != units[units.shape[0] - 1] or (
-            model.has_weights and sample_weight.shape[0] != Y.shape[0]):
-        raise ValueError("Y or sample_weight do not fit the network and X")
+    _check_targets(&k.lay, &model, Y, sample_weight)
     k.model = model
     k.data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
     k.order = NULL
@@ -2107,7 +2107,7 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
 cdef int _check_rows(const Layout *lay, const Model *model, const floating[:, :] X,
                      const Py_ssize_t[::1] X_indptr, Py_ssize_t n_samples,
                      Py_ssize_t block_rows) except -1:
-    """The checks loss_gradient and forward share: X (dense or CSR) holds n_samples
+    """The checks of every kernel entry point: X (dense or CSR) holds n_samples
     rows of units[0] features, and blocks hold at least one row."""
     if block_rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
@@ -2117,6 +2117,16 @@ cdef int _check_rows(const Layout *lay, const Model *model, const floating[:, :]
     elif X.shape[0] != n_samples or X.shape[1] != lay.units[0]:
         raise ValueError(f"X has shape ({X.shape[0]}, {X.shape[1]}), expected "
                          f"({n_samples}, {lay.units[0]})")
+    return 0
+
+
+cdef int _check_targets(const Layout *lay, const Model *model, const floating[:, ::1] Y,
+                        const floating[::1] sample_weight) except -1:
+    """The checks train_epoch and loss_gradient share: Y holds one column per
+    output, sample_weight (when used) one value per row of Y."""
+    if Y.shape[1] != lay.units[lay.n_layers] or (
+            model.has_weights and sample_weight.shape[0] != Y.shape[0]):
+        raise ValueError("Y or sample_weight do not fit the network and X")
     return 0
 
 
