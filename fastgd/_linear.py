@@ -859,11 +859,12 @@ default=None
                                             self.fit_intercept)
                 _, n_iter, status = _prox_newton(objective, x0, lam, hessian,
                                                  max_iter=self.max_iter, tol=tol,
-                                                 criterion=kkt, verbose=self.verbose)
+                                                 criterion=kkt, verbose=self.verbose,
+                                                 subtasks=subtasks)
             else:
                 _, n_iter, status = _owlqn(objective, x0, lam, max_iter=self.max_iter,
                                            tol=tol, criterion=kkt,
-                                           verbose=self.verbose)
+                                           verbose=self.verbose, subtasks=subtasks)
             if n_out > 1 and self.fit_intercept and not liblinear:
                 # softmax: shifting every intercept by one constant changes
                 # nothing; report the zero-sum intercepts (scikit-learn's saga).
@@ -877,7 +878,7 @@ default=None
                     g = max(g, np.abs(objective.gb).max(initial=0.0))
                 return g
 
-            if (self.solver in _NEWTON_SOLVERS and not subtasks.active
+            if (self.solver in _NEWTON_SOLVERS
                     and _prox_newton_pays(X, x0.size, _NEWTON_MAX_PARAMS,
                                           _NEWTON_MAX_FLOPS)):
                 # scikit-learn's Newton names take few, costly steps, and their
@@ -889,7 +890,7 @@ default=None
                     objective, x0, np.zeros(x0.size), hessian, max_iter=self.max_iter,
                     tol=self.tol * _NEWTON_GTOL_FACTOR,
                     criterion=lambda x, pg: criterion(x, objective, pg),
-                    verbose=self.verbose)
+                    verbose=self.verbose, subtasks=subtasks)
                 if n_out > 1 and self.fit_intercept:
                     # rounding moves all softmax intercepts along their null
                     # direction a little: report them zero-sum, as scikit-learn

@@ -25,6 +25,8 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.lapack import dtrtrs
 
+from fastgd._callbacks import NO_SUBTASKS
+from fastgd._solvers import STOPPED_BY_CALLBACK, _model_params
 from fastgd._threads import holding_single_threaded_blas
 
 
@@ -75,7 +77,8 @@ def _lbfgs_direction(q, S, Y):
 
 
 @holding_single_threaded_blas
-def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
+def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
+           subtasks=NO_SUBTASKS):
     """Minimise ``fun(x)[0] + sum(lam * |x|)`` by OWL-QN.
 
     Parameters
@@ -97,6 +100,9 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
         Print the objective and criterion every iteration.
     memory : int
         Number of L-BFGS pairs kept.
+    subtasks : fastgd._callbacks.Subtasks
+        Each iteration is a callback subtask; a callback asking to stop ends the
+        run after that iteration.
 
     Returns
     -------
@@ -105,7 +111,7 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
     n_iter : int
     status : int
         0 converged, 1 max_iter reached, 2 the line search could not decrease F
-        (the limit of the working precision).
+        (the limit of the working precision), STOPPED_BY_CALLBACK.
     """
     x = np.array(x0, dtype=np.float64)
     f, g = fun(x)
@@ -113,6 +119,7 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
     pg = pseudo_gradient(x, g, lam)
     if criterion(x, pg) <= tol:
         return x, 0, 0
+    subtasks.begin(lambda: _model_params(fun, x))
     S, Y = [], []
     for it in range(1, max_iter + 1):
         # quasi-Newton step on the free coordinates only (those at zero with a
@@ -144,6 +151,7 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
             step *= 0.5
         else:
             fun(x)  # leave the objective's state at the returned point
+            subtasks.close()
             return x, it - 1, 2
         s, y = xn - x, gn - g
         sy = float(s @ y)
@@ -155,15 +163,37 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10):
         decrease = F - Fn
         x, f, g, F = xn, fn, gn, Fn
         pg = pseudo_gradient(x, g, lam)
-        value = criterion(x, pg)
-        if verbose:
-            print("owlqn: iteration %d, objective = %.10g, criterion = %.3g"
-                  % (it, F, value))
-        if value <= tol:
-            return x, it, 0
-        if decrease <= 64 * np.finfo(float).eps * max(abs(F), 1.0) and not S:
-            return x, it, 2
+        status = _iteration_end(fun, x, F, pg, it, "owlqn", criterion, tol, verbose,
+                                subtasks, stalled=_stalled(decrease, F) and not S)
+        if status is not None:
+            return x, it, status
+    subtasks.close()
     return x, max_iter, 1
+
+
+def _stalled(decrease, F):
+    """F decreased by no more than the working precision."""
+    return decrease <= 64 * np.finfo(float).eps * max(abs(F), 1.0)
+
+
+def _iteration_end(fun, x, F, pg, it, name, criterion, tol, verbose, subtasks,
+                   stalled):
+    """The end of an accepted iteration of either solver: report it, end its
+    callback subtask, and return the status to stop with (STOPPED_BY_CALLBACK, 0
+    converged, 2 stalled), or None to go on (the next subtask begins)."""
+    value = criterion(x, pg)
+    if verbose:
+        print("%s: iteration %d, objective = %.10g, criterion = %.3g"
+              % (name, it, F, value))
+    stop = subtasks.end(lambda: _model_params(fun, x))
+    if stop:
+        return STOPPED_BY_CALLBACK
+    if value <= tol:
+        return 0
+    if stalled:
+        return 2
+    subtasks.begin(lambda: _model_params(fun, x))
+    return None
 
 
 def _newton_step(g, H, movable):
@@ -243,7 +273,8 @@ def _newton_subproblem(x, g, H, lam, max_sweeps=10):
 
 
 @holding_single_threaded_blas
-def _prox_newton(fun, x0, lam, hessian, *, max_iter, tol, criterion, verbose=False):
+def _prox_newton(fun, x0, lam, hessian, *, max_iter, tol, criterion, verbose=False,
+                 subtasks=NO_SUBTASKS):
     """Minimise ``fun(x)[0] + sum(lam * |x|)`` by proximal Newton.
 
     Each iteration minimises the quadratic model of ``fun`` (exact gradient, the
@@ -261,10 +292,12 @@ def _prox_newton(fun, x0, lam, hessian, *, max_iter, tol, criterion, verbose=Fal
     pg = pseudo_gradient(x, g, lam)
     if criterion(x, pg) <= tol:
         return x, 0, 0
+    subtasks.begin(lambda: _model_params(fun, x))
     for it in range(1, max_iter + 1):
         delta = _newton_subproblem(x, g, hessian(x), lam)
         predicted = float(g @ delta + lam @ (np.abs(x + delta) - np.abs(x)))
         if not predicted < 0:  # no model decrease left: the working precision
+            subtasks.close()
             return x, it - 1, 2
         step = 1.0
         for _ in range(60):
@@ -276,18 +309,16 @@ def _prox_newton(fun, x0, lam, hessian, *, max_iter, tol, criterion, verbose=Fal
             step *= 0.5
         else:
             fun(x)  # leave the objective's state at the returned point
+            subtasks.close()
             return x, it - 1, 2
         decrease = F - Fn
         x, g, F = xn, gn, Fn
         pg = pseudo_gradient(x, g, lam)
-        value = criterion(x, pg)
-        if verbose:
-            print("prox-newton: iteration %d, objective = %.10g, criterion = %.3g"
-                  % (it, F, value))
-        if value <= tol:
-            return x, it, 0
-        if decrease <= 64 * np.finfo(float).eps * max(abs(F), 1.0):
-            return x, it, 2
+        status = _iteration_end(fun, x, F, pg, it, "prox-newton", criterion, tol,
+                                verbose, subtasks, stalled=_stalled(decrease, F))
+        if status is not None:
+            return x, it, status
+    subtasks.close()
     return x, max_iter, 1
 
 

@@ -24,6 +24,8 @@ CASES = [
     (fastgd.MLPRegressor, "lbfgs", "lbfgs-iter"),
     (fastgd.LogisticRegression, "lbfgs", "lbfgs-iter"),
     (fastgd.LogisticRegression, "adam", "epoch"),
+    (fastgd.LogisticRegression, "saga", "lbfgs-iter"),  # L1: proximal Newton
+    (fastgd.LogisticRegression, "newton-cholesky", "lbfgs-iter"),
     (fastgd.LinearRegression, "cg", "cg-iter"),
     (fastgd.LinearRegression, "lbfgs", "lbfgs-iter"),
     (fastgd.LinearRegression, "sgd", "epoch"),
@@ -45,6 +47,9 @@ def _data(cls, n=200, d=6, seed=0):
 
 def _make(cls, solver, **params):
     params.setdefault("random_state", 0)
+    if solver == "saga":
+        params.setdefault("l1_ratio", 1.0)
+        params.setdefault("C", 0.05)
     if cls in (fastgd.MLPClassifier, fastgd.MLPRegressor):
         params.setdefault("hidden_layer_sizes", (6,))
     if cls is fastgd.LinearRegression:
@@ -198,3 +203,30 @@ def test_scoring_monitor(where):
     rows = [row for log in logs for row in log.data]
     scored = [row for row in rows if row["task_name"] == "lbfgs-iter"]
     assert scored and all(0.0 <= row["accuracy"] <= 1.0 for row in scored)
+
+
+def test_owlqn_iterations_are_subtasks():
+    # Sparse X takes OWL-QN (no Hessian): each iteration a subtask, and a hook
+    # returning True stops it, as for the other full-batch solvers.
+    import scipy.sparse as sp
+
+    X, y = _data(fastgd.LogisticRegression)
+    X = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
+    rec = Recorder(stop_after=2)
+    est = fastgd.LogisticRegression(solver="saga", l1_ratio=1.0, C=0.05, tol=0.0,
+                                    max_iter=50).set_callbacks(rec)
+    with pytest.warns(ConvergenceWarning, match="callback stopped"):
+        est.fit(X, y)
+    assert int(est.n_iter_[0]) == len(rec.snapshots) == 2
+    assert_allclose(rec.snapshots[-1].predict_proba(X), est.predict_proba(X),
+                    rtol=1e-12, atol=1e-12)
+
+
+def test_callbacks_do_not_change_the_solver():
+    # newton-cholesky takes its Newton steps with or without callbacks.
+    X, y = _data(fastgd.LogisticRegression)
+    plain = fastgd.LogisticRegression(solver="newton-cholesky").fit(X, y)
+    watched = fastgd.LogisticRegression(solver="newton-cholesky").set_callbacks(
+        Recorder()).fit(X, y)
+    assert watched.n_iter_[0] == plain.n_iter_[0]
+    assert_allclose(watched.coef_, plain.coef_, rtol=1e-14, atol=1e-14)
