@@ -199,7 +199,8 @@ def test_lbfgs_direction_is_minus_the_bfgs_inverse_hessian_times_q(m):
 
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_logistic_hessian_matches_finite_differences_of_the_gradient(k, fit_intercept):
+def test_logistic_hessian_matches_finite_differences_of_the_gradient(k, fit_intercept,
+                                                                     monkeypatch):
     # the Hessian proximal Newton uses, against the compiled objective's gradient
     from fastgd._engine import KernelData, Network
     from fastgd._linear import _logistic_hessian
@@ -234,6 +235,13 @@ def test_logistic_hessian_matches_finite_differences_of_the_gradient(k, fit_inte
     if not fit_intercept:  # the unused intercept coordinates are left out
         fd[-k:] = fd[:, -k:] = 0.0
     np.testing.assert_allclose(H, fd, rtol=1e-5, atol=1e-7)
+    # built by blocks of rows: blocks of 7 rows (9 blocks, the last one short) give
+    # the one-block Hessian to rounding
+    import fastgd._linear as linear
+
+    monkeypatch.setattr(linear, "_HESSIAN_BLOCK_VALUES", 7 * (d + 1) * k)
+    H_blocks = _logistic_hessian(X, w, precond, l2, 0.0, fit_intercept)(x)
+    np.testing.assert_allclose(H_blocks, H, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("kw", [
