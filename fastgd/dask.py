@@ -901,7 +901,7 @@ class LogisticRegression(_Classifier):
             (``early_stopping=True`` needs it here: the ``validation_fraction`` split
             of the dask rows is not supported). It is computed into the client
             process: keep it small.
-        y_val : array-like or dask collection of shape (n_val,) or (n_val, n_outputs), default=None
+        y_val : array-like or dask collection of shape (n_val,), default=None
             The targets of ``X_val``.
         sample_weight_val : array-like of shape (n_val,), default=None
             Weights of the validation samples.
