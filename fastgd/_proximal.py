@@ -113,10 +113,7 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
         0 converged, 1 max_iter reached, 2 the line search could not decrease F
         (the limit of the working precision), STOPPED_BY_CALLBACK.
     """
-    x = np.array(x0, dtype=np.float64)
-    f, g = fun(x)
-    F = f + float(lam @ np.abs(x))
-    pg = pseudo_gradient(x, g, lam)
+    x, g, F, pg = _start(fun, x0, lam)
     if criterion(x, pg) <= tol:
         return x, 0, 0
     subtasks.begin(lambda: _model_params(fun, x))
@@ -161,7 +158,7 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
             if len(S) > memory:
                 del S[0], Y[0]
         decrease = F - Fn
-        x, f, g, F = xn, fn, gn, Fn
+        x, g, F = xn, gn, Fn
         pg = pseudo_gradient(x, g, lam)
         status = _iteration_end(fun, x, F, pg, it, "owlqn", criterion, tol, verbose,
                                 subtasks, stalled=_stalled(decrease, F) and not S)
@@ -169,6 +166,13 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
             return x, it, status
     subtasks.close()
     return x, max_iter, 1
+
+
+def _start(fun, x0, lam):
+    """Either solver's starting point: x, its gradient, F and pseudo-gradient."""
+    x = np.array(x0, dtype=np.float64)
+    f, g = fun(x)
+    return x, g, f + float(lam @ np.abs(x)), pseudo_gradient(x, g, lam)
 
 
 def _stalled(decrease, F):
@@ -183,8 +187,7 @@ def _iteration_end(fun, x, F, pg, it, name, criterion, tol, verbose, subtasks,
     converged, 2 stalled), or None to go on (the next subtask begins)."""
     value = criterion(x, pg)
     if verbose:
-        print("%s: iteration %d, objective = %.10g, criterion = %.3g"
-              % (name, it, F, value))
+        print(f"{name}: iteration {it}, objective = {F:.10g}, criterion = {value:.3g}")
     stop = subtasks.end(lambda: _model_params(fun, x))
     if stop:
         return STOPPED_BY_CALLBACK
@@ -286,10 +289,7 @@ def _prox_newton(fun, x0, lam, hessian, *, max_iter, tol, criterion, verbose=Fal
     (n x p^2 flops) is cheap. Same stopping rule, returns and statuses as
     ``_owlqn``.
     """
-    x = np.array(x0, dtype=np.float64)
-    f, g = fun(x)
-    F = f + float(lam @ np.abs(x))
-    pg = pseudo_gradient(x, g, lam)
+    x, g, F, pg = _start(fun, x0, lam)
     if criterion(x, pg) <= tol:
         return x, 0, 0
     subtasks.begin(lambda: _model_params(fun, x))
