@@ -427,6 +427,41 @@ _NOTES_DOC = """
 """
 
 
+_FIT_DOC = """Fit on row partitions of X and y.
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features)
+            Training data, partitioned by rows.
+{y}
+        sample_weight : dask array or dask Series of shape (n_samples,), default=None
+            Weights of the samples, partitioned as X{sample_weight_note}.
+        X_val : array-like or dask collection of shape (n_val, n_features), default=None
+            A validation set of your own for the early stopping of the mini-batch
+            solvers (``early_stopping=True`` needs it here: the
+            ``validation_fraction`` split of the dask rows is not supported). It is
+            computed into the client process: keep it small.
+        y_val : array-like or dask collection of shape {y_val_shape}, default=None
+            The targets of ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator; ``to_local()`` is the plain model.
+        """
+
+
+def _fit_doc(y, y_val_shape, sample_weight_note=""):
+    """The docstring of a dask face's ``fit`` (_FIT_DOC), with its own ``y``."""
+    def decorate(fit):
+        fit.__doc__ = _FIT_DOC.format(y=y, y_val_shape=y_val_shape,
+                                      sample_weight_note=sample_weight_note)
+        return fit
+    return decorate
+
+
 def _dask_doc(plain, sklearn_name, about, examples):
     """The class docstring of the dask face of ``plain``: its summary, the plain
     estimator's Parameters and Attributes sections (fastgd._docs.section) plus the
@@ -884,33 +919,13 @@ class LogisticRegression(_Classifier):
     _encode = staticmethod(_encode_logistic)
     __init__ = _dask_class(fastgd.LogisticRegression, None, None)
 
+    @_fit_doc(y="""\
+        y : dask array or dask Series of shape (n_samples,)
+            Class labels, partitioned as X.""",
+              y_val_shape="(n_val,)",
+              sample_weight_note=" (multiplied by the class weights)")
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
             sample_weight_val=None):
-        """Fit on row partitions of X and y.
-
-        Parameters
-        ----------
-        X : dask array or dask DataFrame of shape (n_samples, n_features)
-            Training data, partitioned by rows.
-        y : dask array or dask Series of shape (n_samples,)
-            Class labels, partitioned as X.
-        sample_weight : dask array or dask Series of shape (n_samples,), default=None
-            Weights of the samples, partitioned as X (multiplied by the class weights).
-        X_val : array-like or dask collection of shape (n_val, n_features), default=None
-            A validation set of your own for the early stopping of 'sgd' / 'adam'
-            (``early_stopping=True`` needs it here: the ``validation_fraction`` split
-            of the dask rows is not supported). It is computed into the client
-            process: keep it small.
-        y_val : array-like or dask collection of shape (n_val,), default=None
-            The targets of ``X_val``.
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation samples.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator; ``to_local()`` is the plain model.
-        """
         est = self._local()
         C, l1_share = fi.linear_penalty(est)
         stochastic = est.solver in fi.STOCHASTIC_SOLVERS
@@ -1059,33 +1074,12 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
     _encode = staticmethod(_encode_numeric)
     __init__ = _dask_class(fastgd.LinearRegression, None, None)
 
+    @_fit_doc(y="""\
+        y : dask array or dask Series of shape (n_samples,) or (n_samples, n_targets)
+            Target values, partitioned as X.""",
+              y_val_shape="(n_val,) or (n_val, n_outputs)")
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
             sample_weight_val=None):
-        """Fit on row partitions of X and y.
-
-        Parameters
-        ----------
-        X : dask array or dask DataFrame of shape (n_samples, n_features)
-            Training data, partitioned by rows.
-        y : dask array or dask Series of shape (n_samples,) or (n_samples, n_targets)
-            Target values, partitioned as X.
-        sample_weight : dask array or dask Series of shape (n_samples,), default=None
-            Weights of the samples, partitioned as X.
-        X_val : array-like or dask collection of shape (n_val, n_features), default=None
-            A validation set of your own for the early stopping of 'sgd' / 'adam'
-            (``early_stopping=True`` needs it here: the ``validation_fraction`` split
-            of the dask rows is not supported). It is computed into the client
-            process: keep it small.
-        y_val : array-like or dask collection of shape (n_val,) or (n_val, n_outputs), default=None
-            The targets of ``X_val``.
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation samples.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator; ``to_local()`` is the plain model.
-        """
         est = self._local()
         fi.check_linear_regression(est)
         if est.positive:
@@ -1146,34 +1140,14 @@ class LinearRegression(RegressorMixin, _DaskEstimator):
 
 
 class _MLP(_DaskEstimator):
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
-            sample_weight_val=None):
-        """Fit on row partitions of X and y.
-
-        Parameters
-        ----------
-        X : dask array or dask DataFrame of shape (n_samples, n_features)
-            Training data, partitioned by rows.
+    @_fit_doc(y="""\
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (MLPClassifier) or target values (MLPRegressor),
-            partitioned as X.
-        sample_weight : dask array or dask Series of shape (n_samples,), default=None
-            Weights of the samples, partitioned as X (times the class weights of MLPClassifier).
-        X_val : array-like or dask collection of shape (n_val, n_features), default=None
-            A validation set of your own for the early stopping of 'sgd' / 'adam'
-            (``early_stopping=True`` needs it here: the ``validation_fraction`` split
-            of the dask rows is not supported). It is computed into the client
-            process: keep it small.
-        y_val : array-like or dask collection of shape (n_val,) or (n_val, n_outputs), default=None
-            The targets of ``X_val``.
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Weights of the validation samples.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator; ``to_local()`` is the plain model.
-        """
+            partitioned as X.""",
+              y_val_shape="(n_val,) or (n_val, n_outputs)",
+              sample_weight_note=" (times the class weights of MLPClassifier)")
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         est = self._local()
         sizes = est.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
