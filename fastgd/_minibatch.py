@@ -345,6 +345,8 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
                            "consecutive epochs." % (tol, patience))
                 if optimizer.trigger_stopping(msg, verbose):
                     outcome.stop = "converged"
+                    if validation is None:
+                        _warn_if_rising(progress.loss_curve, optimizer)
                     break
                 progress.no_improvement_count = 0
 
@@ -383,6 +385,19 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
         network.params[:] = best
         outcome.restored_best = True
     return outcome
+
+
+def _warn_if_rising(loss_curve, optimizer):
+    """A stop for want of improvement after the training loss rose from the first
+    epoch to the last is divergence, not convergence (scikit-learn stops silently)."""
+    if len(loss_curve) > 1 and loss_curve[-1] > loss_curve[0]:
+        warnings.warn(
+            "Stochastic Optimizer: training stopped because the loss did not improve, "
+            "but it rose from %g after epoch 1 to %g after epoch %d: the optimization "
+            "diverged rather than converged. Lower learning_rate_init (now %g) or "
+            "scale the data." % (loss_curve[0], loss_curve[-1], len(loss_curve),
+                                 optimizer.learning_rate_init),
+            ConvergenceWarning)
 
 
 def _count_validation(progress, validation, rules):

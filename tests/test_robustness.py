@@ -184,6 +184,33 @@ def test_partial_fit_after_divergence_can_carry_on(pair):
     assert not all(np.array_equal(a, b) for a, b in zip(kept, _params(est)))
 
 
+def test_stop_on_a_rising_loss_warns_divergence_like_sklearn_otherwise():
+    """A rate so large that the loss climbs epoch after epoch until n_iter_no_change
+    stops it: scikit-learn stops silently; fastgd ends where scikit-learn does (same
+    weights) but says it diverged. An ordinary convergent stop does not say so."""
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:600])
+    y = y[:600]
+    params = dict(learning_rate_init=1e3, random_state=0, max_iter=50)
+    with pytest.warns(ConvergenceWarning, match="diverged rather than converged"):
+        ours = fastgd.MLPClassifier(**params).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ref = sk_nn.MLPClassifier(**params).fit(X, y)
+    assert ours.n_iter_ == ref.n_iter_ < 50
+    assert ours.loss_curve_[-1] > ours.loss_curve_[0]
+    assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-9)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calm = fastgd.MLPClassifier(hidden_layer_sizes=(20,), tol=1e-2,
+                                    random_state=0).fit(X, y)
+    assert calm.n_iter_ < calm.max_iter
+
+
 def test_poisson_with_negative_targets_trains_on_like_sklearn():
     """A poisson loss is NaN when some y < 0 (outside its domain); scikit-learn trains
     on regardless, so does fastgd: only its weights are watched there."""
