@@ -30,8 +30,8 @@ Estimator pieces (``est`` is a plain fastgd estimator)
 Shared machinery
 ----------------
 ``STOCHASTIC_SOLVERS``, ``clip_batch_size``, ``make_optimizer``,
-``minibatch_penalty``, ``Progress``, ``StoppingRules``, ``count_validation``
-(``fastgd._minibatch``); ``lbfgs``, ``Objective``, ``Preconditioner``
+``minibatch_penalty``, ``Progress``, ``StoppingRules``, ``run_epochs`` (the
+epoch loop and its stopping rules), ``report_divergence`` (``fastgd._minibatch``); ``lbfgs``, ``Objective``, ``Preconditioner``
 (``fastgd._solvers``); ``LBFGS_GTOL_FACTOR`` (the linear models' gradient tolerance
 for a given ``tol``); ``LOSS_FUNCTIONS`` (scikit-learn's loss of outputs vs targets).
 """
@@ -44,7 +44,7 @@ from fastgd._linear import _LBFGS_GTOL_FACTOR as LBFGS_GTOL_FACTOR
 from fastgd._linear import _network_from as network_from
 from fastgd._minibatch import _STOCHASTIC_SOLVERS as STOCHASTIC_SOLVERS
 from fastgd._minibatch import Progress, StoppingRules, clip_batch_size, make_optimizer
-from fastgd._minibatch import _count_validation as count_validation
+from fastgd._minibatch import report_divergence, run_epochs
 from fastgd._minibatch import minibatch_penalty
 from fastgd._solvers import _lbfgs as lbfgs
 from fastgd._solvers import _Objective as Objective
@@ -53,10 +53,10 @@ from fastgd._solvers import _Preconditioner as Preconditioner
 __all__ = [
     "LBFGS_GTOL_FACTOR", "LOSS_FUNCTIONS", "STOCHASTIC_SOLVERS", "Objective",
     "Preconditioner", "Progress", "StoppingRules", "adopt", "check_linear_regression",
-    "classifier_output", "clip_batch_size", "count_validation", "encode_classes",
+    "classifier_output", "clip_batch_size", "encode_classes",
     "lbfgs", "linear_penalty", "make_optimizer", "minibatch_penalty",
     "mlp_indicator", "mlp_initialize", "mlp_set_classes", "mlp_loss", "mlp_network",
-    "network_from", "validation_set",
+    "network_from", "report_divergence", "run_epochs", "validation_set",
 ]
 
 

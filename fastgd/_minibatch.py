@@ -225,13 +225,11 @@ class StoppingRules:
 def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state,
                  progress, incremental, validation=None, best=None, watch_loss=True,
                  subtasks=None):
-    """Train epochs until a stopping rule fires; return an Outcome.
+    """Train epochs of compiled mini-batches until a stopping rule fires; return an
+    Outcome (see run_epochs).
 
-    scikit-learn 1.9's ``_fit_stochastic`` loop: a shuffle per epoch from
-    ``random_state``, the loss curve, ``tol`` / ``n_iter_no_change`` on the training
-    loss or the held-out score, the learning-rate schedule, the ConvergenceWarning at
-    max_iter and Ctrl-C. It writes nothing but ``network``, ``optimizer`` and
-    ``progress``: the estimator sets its fitted attributes from the Outcome.
+    scikit-learn 1.9's ``_fit_stochastic`` epoch: a shuffle from ``random_state``,
+    then ``network.train_epoch`` over the shuffled rows.
 
     Parameters
     ----------
@@ -251,6 +249,51 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
         out) and metric ("score" or "loss": what early stopping watches).
     random_state : numpy.random.RandomState
         Draws the shuffles.
+    progress, incremental, validation, best, watch_loss, subtasks
+        As for run_epochs.
+    """
+    sample_idx = np.arange(data.n_samples, dtype=int)
+
+    def epoch():
+        if rules.shuffle:
+            # sklearn.utils.shuffle's draws (it shuffles an arange and indexes
+            # with it: the same swaps), without its ~1 ms of input checks
+            random_state.shuffle(sample_idx)
+        # Dropout's masks: a fresh key per epoch from the same stream (drawn only
+        # with dropout, so the shuffles stay scikit-learn's otherwise).
+        seed = (int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64))
+                if network.dropout > 0 else 0)
+        return network.train_epoch(data, loss, penalty, optimizer, sample_idx,
+                                   rules.batch_size, dropout_seed=seed)
+
+    return run_epochs(network, epoch, optimizer, rules, n_samples=data.n_samples,
+                      progress=progress, incremental=incremental, validation=validation,
+                      best=best, watch_loss=watch_loss, subtasks=subtasks)
+
+
+def run_epochs(network, epoch, optimizer, rules, *, n_samples, progress, incremental,
+               validation=None, best=None, watch_loss=True, subtasks=None):
+    """Run ``epoch()`` until a stopping rule fires; return an Outcome.
+
+    scikit-learn 1.9's ``_fit_stochastic`` loop: the loss curve, ``tol`` /
+    ``n_iter_no_change`` on the training loss or the held-out score, the
+    learning-rate schedule, the ConvergenceWarning at max_iter and Ctrl-C. It
+    writes nothing but ``network``, ``optimizer`` and ``progress``: the estimator
+    sets its fitted attributes from the Outcome. The epoch of the plain estimators
+    (train_epochs) and fastgd.dask's local SGD epoch share it.
+
+    Parameters
+    ----------
+    network : object with ``params`` (ndarray) and ``dropout``
+        Trained in place by ``epoch``; on return it holds the parameters to keep.
+    epoch : callable
+        Trains one epoch in place and returns its loss summed over the rows.
+    optimizer : fastgd._engine.Optimizer
+        Its state carries over between calls (partial_fit).
+    rules : StoppingRules
+        The stopping rules (batch_size and shuffle are the epoch's).
+    n_samples : int
+        Rows per epoch: the loss curve is ``epoch() / n_samples``.
     progress : Progress
         The record to continue (updated in place).
     incremental : bool
@@ -277,8 +320,6 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
     (scikit-learn's fix for its issue 29504), and the best parameters are restored.
     """
     outcome = Outcome(progress)
-    n_samples = data.n_samples
-    sample_idx = np.arange(n_samples, dtype=int)
     before = np.empty_like(network.params)
     tol, patience, verbose = rules.tol, rules.n_iter_no_change, rules.verbose
     if subtasks is None:
@@ -286,18 +327,9 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
     start = time.perf_counter()
     try:
         for _ in range(rules.max_iter):
-            if rules.shuffle:
-                # sklearn.utils.shuffle's draws (it shuffles an arange and indexes
-                # with it: the same swaps), without its ~1 ms of input checks
-                random_state.shuffle(sample_idx)
             np.copyto(before, network.params)
             subtasks.begin(network.params)
-            # Dropout's masks: a fresh key per epoch from the same stream (drawn
-            # only with dropout, so the shuffles stay scikit-learn's otherwise).
-            seed = (int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64))
-                    if network.dropout > 0 else 0)
-            loss_sum = network.train_epoch(data, loss, penalty, optimizer, sample_idx,
-                                           rules.batch_size, dropout_seed=seed)
+            loss_sum = epoch()
             if not np.isfinite(network.params).all() or (
                 watch_loss and not np.isfinite(loss_sum)
             ):

@@ -66,7 +66,6 @@ nothing to do: it is a direct solve. float32 input trains and predicts in float3
 
 import copy
 import inspect
-import time
 import warnings
 
 import numpy as np
@@ -657,10 +656,9 @@ class _DaskEstimator(DocLinkMixin, BaseEstimator):
         validation = None
         if early:
             validation = _validation_function(est, net, loss, adopt, *validation_set)
-        best, n_iter, stop, start = None, 0, "max_iter", time.perf_counter()
-        for _ in range(rules.max_iter):
+
+        def epoch():
             seeds = random_state.randint(2**31 - 1, size=len(shards))
-            before = net.params.copy()
             loss_sum = 0.0
             for r in range(rounds):
                 results = self._runner.map_each(
@@ -682,56 +680,21 @@ class _DaskEstimator(DocLinkMixin, BaseEstimator):
                 optimizer.step = int(round(sum(a * res[3]
                                                for a, res in zip(share, results))))
                 loss_sum += sum(res[4] for res in results)
-            loss_value = loss_sum / n
-            if not np.isfinite(loss_value) or not np.isfinite(net.params).all():
-                net.params[...] = before
-                raise ValueError(
-                    "local SGD diverged in epoch %d (loss = %s): scale the data (e.g. "
-                    "with sklearn.preprocessing.StandardScaler) or lower "
-                    "learning_rate_init (now %g)."
-                    % (n_iter + 1, loss_value, optimizer.learning_rate_init))
-            n_iter += 1
-            progress.t += int(n)
-            progress.loss_curve.append(float(loss_value))
-            if rules.verbose:
-                print("Iteration %d, loss = %.8f" % (n_iter, loss_value))
-            if validation is not None:
-                if fi.count_validation(progress, validation, rules):
-                    best = net.params.copy()
-            else:
-                if progress.loss_curve[-1] > progress.best_loss - rules.tol:
-                    progress.no_improvement_count += 1
-                else:
-                    progress.no_improvement_count = 0
-                progress.best_loss = min(progress.best_loss, progress.loss_curve[-1])
-            optimizer.iteration_ends(progress.t, n_iter)
-            if progress.no_improvement_count > rules.n_iter_no_change:
-                what = ("Validation %s" % rules.metric if validation is not None
-                        else "Training loss")
-                if optimizer.trigger_stopping(
-                        "%s did not improve more than tol=%f for %d consecutive epochs."
-                        % (what, rules.tol, rules.n_iter_no_change), rules.verbose):
-                    stop = "converged"
-                    break
-                progress.no_improvement_count = 0
-            if rules.max_time is not None and n_iter < rules.max_iter and (
-                    time.perf_counter() - start >= rules.max_time):
-                stop = "max_time"
-                warnings.warn("Stochastic Optimizer: max_time=%g s ran out after %d "
-                              "epoch(s); the optimization hasn't converged yet."
-                              % (rules.max_time, n_iter), ConvergenceWarning)
-                break
-        if stop == "max_iter":
-            warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
-                          "the optimization hasn't converged yet." % rules.max_iter,
-                          ConvergenceWarning)
-        if best is not None:
-            net.params[...] = best
-        est._optimizer = optimizer
+            return loss_sum
+
+        outcome = fi.run_epochs(net, epoch, optimizer, rules, n_samples=int(n),
+                                progress=progress, incremental=False,
+                                validation=validation)
         for attribute, value in progress.attributes().items():
             setattr(est, attribute, value)
-        est.loss_ = progress.loss_curve[-1]
-        return n_iter
+        if outcome.loss is not None:
+            est.loss_ = outcome.loss
+        fi.report_divergence(outcome, early)
+        # After divergence the optimizer (non-finite moments, the rate that
+        # diverged) is not kept, as in the plain estimators.
+        if outcome.stop != "diverged":
+            est._optimizer = optimizer
+        return outcome.n_iter
 
     # -- prediction and export ---------------------------------------------------
 

@@ -250,3 +250,55 @@ def test_killed_worker_same_model(client):
         pytest.fail("no kill landed inside a fit")
     assert rel(dist.coef_, plain.coef_) < 1e-6
     assert rel(dist.intercept_, plain.intercept_) < 1e-6
+
+
+def _failing_shard_training(monkeypatch, on_call, failure):
+    """Make local SGD's shard training fail on its ``on_call``-th call (1-based):
+    ``failure`` is "interrupt" (Ctrl-C) or "nan" (non-finite trained weights)."""
+    real, calls = fdask._train_shard, []
+
+    def train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == on_call and failure == "interrupt":
+            raise KeyboardInterrupt
+        out = real(*args, **kwargs)
+        if len(calls) == on_call:
+            out = (np.full_like(out[0], np.nan),) + out[1:]
+        return out
+
+    monkeypatch.setattr(fdask, "_train_shard", train)
+
+
+def test_local_sgd_interrupted_keeps_a_usable_model(local_scheduler, monkeypatch):
+    """Ctrl-C in the third epoch (one shard here): a warning, the two epochs done."""
+    X, y = classification()
+    _failing_shard_training(monkeypatch, 3, "interrupt")
+    est = fdask.MLPClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    with pytest.warns(UserWarning, match="interrupted by user"):
+        est.fit(chunked(X, 2), chunked(y, 2))
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
+    assert np.isfinite(est.to_local().coefs_[0]).all()
+    assert est.predict(X).shape == y.shape
+
+
+def test_local_sgd_divergence_like_the_plain_estimators(local_scheduler, monkeypatch):
+    """A diverged epoch: without early stopping an error that advises, the estimator
+    left unfitted; with it a ConvergenceWarning and the best validation weights."""
+    from sklearn.exceptions import ConvergenceWarning, NotFittedError
+    X, y = regression()
+    kw = dict(hidden_layer_sizes=(8,), max_iter=10, random_state=0, tol=0.0)
+    _failing_shard_training(monkeypatch, 3, "nan")
+    est = fdask.MLPRegressor(**kw)
+    with pytest.raises(ValueError, match="lower learning_rate_init"):
+        est.fit(chunked(X, 2), chunked(y, 2))
+    with pytest.raises(NotFittedError):
+        est.to_local()
+
+    _failing_shard_training(monkeypatch, 3, "nan")
+    est = fdask.MLPRegressor(early_stopping=True, **kw)
+    with pytest.warns(ConvergenceWarning, match="weights of the best validation"):
+        est.fit(chunked(X, 2), chunked(y, 2), X_val=X[:100], y_val=y[:100])
+    assert est.n_iter_ == 2 and len(est.validation_scores_) == 3
+    assert np.isnan(est.validation_scores_[-1])
+    assert np.isfinite(est.predict(X[:100])).all()
+    assert est.score(X[:100], y[:100]) == max(est.validation_scores_[:2])
