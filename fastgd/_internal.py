@@ -15,6 +15,9 @@ Estimator pieces (``est`` is a plain fastgd estimator)
 ``encode_classes(est, y)``         LogisticRegression targets for the kernels.
 ``classifier_output(est, n_out)``  LogisticRegression: (output activation, loss name).
 ``network_from(coef, intercept, dtype, output)``  A linear model's Network.
+``warn_n_jobs(est)``, ``check_two_classes(classes)``, ``start_coefficients(est,
+warm, n_out, n_features)``  LogisticRegression's n_jobs FutureWarning, its
+                                   one-class error, its starting (coef, intercept).
 ``adopt(est, network, *args)``     Set the fitted weights from a trained Network
                                    (LinearRegression also takes y.ndim).
 ``mlp_set_classes(est, classes)``  MLPClassifier's label encoding for these classes.
@@ -41,7 +44,10 @@ from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 
 from fastgd._linear import _LBFGS_GTOL_FACTOR as LBFGS_GTOL_FACTOR
+from fastgd._linear import _check_two_classes as check_two_classes
 from fastgd._linear import _network_from as network_from
+from fastgd._linear import _start_coefficients as start_coefficients
+from fastgd._linear import _warn_n_jobs as warn_n_jobs
 from fastgd._minibatch import _STOCHASTIC_SOLVERS as STOCHASTIC_SOLVERS
 from fastgd._minibatch import Progress, StoppingRules, clip_batch_size, make_optimizer
 from fastgd._minibatch import report_divergence, run_epochs
@@ -53,10 +59,11 @@ from fastgd._solvers import _Preconditioner as Preconditioner
 __all__ = [
     "LBFGS_GTOL_FACTOR", "LOSS_FUNCTIONS", "STOCHASTIC_SOLVERS", "Objective",
     "Preconditioner", "Progress", "StoppingRules", "adopt", "check_linear_regression",
-    "classifier_output", "clip_batch_size", "encode_classes",
+    "check_two_classes", "classifier_output", "clip_batch_size", "encode_classes",
     "lbfgs", "linear_penalty", "make_optimizer", "minibatch_penalty",
     "mlp_indicator", "mlp_initialize", "mlp_set_classes", "mlp_loss", "mlp_network",
-    "network_from", "report_divergence", "run_epochs", "validation_set",
+    "network_from", "report_divergence", "run_epochs", "start_coefficients",
+    "validation_set", "warn_n_jobs",
 ]
 
 

@@ -310,6 +310,45 @@ _PROGRESS_ATTRIBUTES_DOC = """
         'sgd' / 'adam' only: the number of training samples seen."""
 
 
+
+def _warn_n_jobs(est):
+    """scikit-learn 1.8's FutureWarning for LogisticRegression's unused n_jobs."""
+    if est.n_jobs is not None:
+        warnings.warn(
+            "'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
+            f"You provided 'n_jobs={est.n_jobs}', please leave it unspecified.",
+            FutureWarning,
+        )
+
+
+def _check_two_classes(classes):
+    if len(classes) < 2:
+        raise ValueError(
+            "This solver needs samples of at least 2 classes in the data, but the "
+            "data contains only one class: %r" % classes[0]
+        )
+
+
+def _start_coefficients(est, warm, n_out, n_features):
+    """(coef, intercept) to start a linear classifier from: the fitted ones when
+    warm, else zeros; the intercept stays zero without fit_intercept."""
+    if warm and np.shape(est.coef_) != (n_out, n_features):
+        # scikit-learn refuses to warm start from coefficients of another shape
+        # (new classes, say), in these words (its shapes count the intercept).
+        fi = int(est.fit_intercept)
+        raise ValueError(
+            "Initialization coef is of shape (%d, %d), expected shape (%d, %d)"
+            % (np.shape(est.coef_)[0], np.shape(est.coef_)[1] + fi, n_out,
+               n_features + fi)
+        )
+    if warm:
+        coef, intercept = est.coef_, est.intercept_
+    else:
+        coef, intercept = np.zeros((n_out, n_features)), np.zeros(n_out)
+    if not est.fit_intercept:
+        intercept = np.zeros(n_out)
+    return coef, intercept
+
 class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoefMixin,
                          MiniBatchMixin,
                          BaseEstimator):
@@ -700,12 +739,7 @@ default=None
             The fitted estimator.
         """
         C, l1_share = self._resolve_penalty()
-        if self.n_jobs is not None:
-            warnings.warn(
-                "'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
-                f"You provided 'n_jobs={self.n_jobs}', please leave it unspecified.",
-                FutureWarning,
-            )
+        _warn_n_jobs(self)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              dtype=[np.float64, np.float32],
                              ensure_all_finite=False)
@@ -713,12 +747,7 @@ default=None
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         n_classes = len(self.classes_)
-        if n_classes < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes"
-                " in the data, but the data contains only one"
-                " class: %r" % self.classes_[0]
-            )
+        _check_two_classes(self.classes_)
         if self.solver == "liblinear" and n_classes > 2:
             raise ValueError(
                 "The 'liblinear' solver does not support multiclass classification"
@@ -748,21 +777,7 @@ default=None
             epochs=self.solver in _STOCHASTIC_SOLVERS)
         dtype = X.dtype
         warm = self.warm_start and hasattr(self, "coef_")
-        if warm and np.shape(self.coef_) != (n_out, X.shape[1]):
-            # scikit-learn refuses to warm start from coefficients of another shape
-            # (new classes, say), in these words (its shapes count the intercept).
-            fi = int(self.fit_intercept)
-            raise ValueError(
-                "Initialization coef is of shape (%d, %d), expected shape (%d, %d)"
-                % (np.shape(self.coef_)[0], np.shape(self.coef_)[1] + fi, n_out,
-                   X.shape[1] + fi)
-            )
-        if warm:
-            coef, intercept = self.coef_, self.intercept_
-        else:
-            coef, intercept = np.zeros((n_out, X.shape[1])), np.zeros(n_out)
-        if not self.fit_intercept:
-            intercept = np.zeros(n_out)
+        coef, intercept = _start_coefficients(self, warm, n_out, X.shape[1])
         network = _network_from(coef, intercept, dtype, self._output_activation(n_out))
         sw_sum = X.shape[0] if sample_weight is None else float(sample_weight.sum())
         scale = 0.0 if C == np.inf else 1.0 / (C * sw_sum)

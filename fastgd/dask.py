@@ -904,33 +904,17 @@ class LogisticRegression(_Classifier):
                         "%s is not supported by fastgd.dask.LogisticRegression; use "
                         "solver='lbfgs' with an L2 penalty, or solver='sgd' / 'adam' "
                         "(proximal L1)." % why)
-        if est.n_jobs is not None:
-            warnings.warn(
-                "'n_jobs' has no effect since 1.8 and will be removed in 1.10. "
-                f"You provided 'n_jobs={est.n_jobs}', please leave it unspecified.",
-                FutureWarning)
+        fi.warn_n_jobs(est)
         xs, ys, ws, dtype = self._load(est, X, y, sample_weight)
         est.classes_, class_weight = self._classes(est, ys, ws)
-        if len(est.classes_) < 2:
-            raise ValueError("This solver needs samples of at least 2 classes in the "
-                             "data, but the data contains only one class: %r"
-                             % est.classes_[0])
+        fi.check_two_classes(est.classes_)
         n_out = 1 if len(est.classes_) == 2 else len(est.classes_)
         d = est.n_features_in_
         warm = hasattr(est, "coef_")
-        if warm and np.shape(est.coef_) != (n_out, d):
-            fi_ = int(est.fit_intercept)
-            raise ValueError(
-                "Initialization coef is of shape (%d, %d), expected shape (%d, %d)"
-                % (np.shape(est.coef_)[0], np.shape(est.coef_)[1] + fi_, n_out,
-                   d + fi_))
+        coef, intercept = fi.start_coefficients(est, warm, n_out, d)
         validation_set = self._validation_set(est, X_val, y_val, sample_weight_val, n_out)
         parts = self._persist(est, xs, ys, ws, dtype, n_out, class_weight)
         output, loss = fi.classifier_output(est, n_out)
-        coef, intercept = ((est.coef_, est.intercept_) if warm
-                           else (np.zeros((n_out, d)), np.zeros(n_out)))
-        if not est.fit_intercept:
-            intercept = np.zeros(n_out)
         net = fi.network_from(coef, intercept, dtype, output)
         total = sum(self._totals(parts))
         scale = 0.0 if C == np.inf else 1.0 / (C * total)
