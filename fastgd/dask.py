@@ -167,6 +167,13 @@ class _Runner:
     def __init__(self, client):
         self.client = client
         self.stream = False
+        self.workers = None  # the workers' addresses, sorted, at the first load
+
+    def _workers_info(self):
+        try:
+            return self.client.scheduler_info(n_workers=-1)["workers"]
+        except TypeError:  # distributed without the n_workers argument
+            return self.client.scheduler_info()["workers"]
 
     def memory(self):
         """Bytes the data may use: the workers' memory limits summed (this process's
@@ -177,11 +184,7 @@ class _Runner:
             except ImportError:
                 return None
             return int(psutil.virtual_memory().available)
-        try:
-            info = self.client.scheduler_info(n_workers=-1)
-        except TypeError:  # distributed without the n_workers argument
-            info = self.client.scheduler_info()
-        limits = [w.get("memory_limit") or 0 for w in info["workers"].values()]
+        limits = [w.get("memory_limit") or 0 for w in self._workers_info().values()]
         if not limits or not all(limits):
             return None  # a worker without a limit
         return int(sum(limits))
@@ -194,9 +197,20 @@ class _Runner:
         if self.client is None:
             return list(dask.compute(*tasks))
         from distributed import wait
-        futures = self.client.compute(tasks)
+        # Partition i is computed on worker i mod W (sorted addresses), and shards()
+        # joins the same partitions on the same worker: the shards of local SGD
+        # depend on the number of workers only, not on the scheduler's placement,
+        # so a rerun gives the same bits. allow_other_workers: a lost worker's
+        # partitions are recomputed elsewhere (and moved back for the shard).
+        self.workers = sorted(self._workers_info())
+        futures = [self.client.compute(t, workers=[self._home(i)],
+                                       allow_other_workers=True)
+                   for i, t in enumerate(tasks)]
         wait(futures)  # in memory, so that who_has knows where each part lives
         return futures
+
+    def _home(self, i):
+        return self.workers[i % len(self.workers)]
 
     def _streamed(self, fn, parts, each):
         tasks = [dask.delayed(fn, pure=False)(p, **e) for p, e in zip(parts, each)]
@@ -237,18 +251,18 @@ class _Runner:
                                    for p, e in zip(parts, each)])
 
     def shards(self, parts):
-        """One shard per worker: the concatenation of the partitions it holds.
-        Streamed, every partition is a shard (joining them would hold them all)."""
+        """One shard per worker: the concatenation of the partitions load() placed
+        there (partitions j, j + W, ...). Streamed, every partition is a shard
+        (joining them would hold them all)."""
         if self.stream:
             return list(parts)
         if self.client is None:
             return [_concat(*parts)] if len(parts) > 1 else list(parts)
-        who = self.client.who_has(parts)
-        by_worker = {}
-        for f in parts:
-            by_worker.setdefault(sorted(who[f.key])[0], []).append(f)
-        return [self.client.submit(_concat, *fs, workers=[w], pure=False)
-                for w, fs in sorted(by_worker.items())]
+        n_shards = min(len(self.workers), len(parts))
+        return [self.client.submit(_concat, *parts[j::n_shards],
+                                   workers=[self._home(j)], allow_other_workers=True,
+                                   pure=False)
+                for j in range(n_shards)]
 
 
 # ---------------------------------------------------------------------------

@@ -302,3 +302,33 @@ def test_local_sgd_divergence_like_the_plain_estimators(local_scheduler, monkeyp
     assert np.isnan(est.validation_scores_[-1])
     assert np.isfinite(est.predict(X[:100])).all()
     assert est.score(X[:100], y[:100]) == max(est.validation_scores_[:2])
+
+
+def test_local_sgd_dropout(client):
+    """Dropout on the shards: masks keyed by the epoch's per-shard seed and the span,
+    and shards made of the same partitions whatever the scheduler's placement, so a
+    rerun gives the same bits; sync_every spans get masks of their own;
+    predictions (no dropout) are deterministic."""
+    X, y = classification()
+    kw = dict(hidden_layer_sizes=(16,), max_iter=4, random_state=0, dropout=0.3,
+              learning_rate_init=0.01)
+
+    def fit(**extra):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fdask.MLPClassifier(**{**kw, **extra}).fit(chunked(X, 2),
+                                                           chunked(y, 2))
+
+    a, b = fit(), fit()
+    assert np.array_equal(a.to_local().coefs_[0], b.to_local().coefs_[0])
+    assert a.loss_curve_ == b.loss_curve_
+    without = fit(dropout=0.0)
+    assert np.array_equal(without.to_local().coefs_[0],
+                          fit(dropout=0.0).to_local().coefs_[0])
+    assert not np.allclose(a.to_local().coefs_[0], without.to_local().coefs_[0])
+    synced = fit(sync_every=1)  # two rounds of 200 rows per 300-row shard
+    assert np.isfinite(synced.to_local().coefs_[0]).all()
+    assert not np.allclose(a.to_local().coefs_[0], synced.to_local().coefs_[0])
+    assert np.array_equal(a.predict_proba(X), a.predict_proba(X))
+    assert a.score(X, y) > without.score(X, y) - 0.1
