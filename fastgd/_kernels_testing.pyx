@@ -64,9 +64,12 @@ def activation_derivative(const floating[::1] z, str activation):
     """activation'(z) from the pre-activations z: the kernels' own pass of the
     hidden layers that keep their inputs (for testing; training never goes through
     here)."""
+    cdef int code = ACTIVATION_CODES[activation]
+    if code == ACT_SOFTMAX or code == ACT_EXP:
+        raise ValueError(f"{activation!r} is an output activation: the kernels never "
+                         "take its derivative from its input")
     out = np.empty(z.shape[0], dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] view = out
-    cdef int code = ACTIVATION_CODES[activation]
     if z.shape[0]:
         with nogil:
             _derivative_from_input(&view[0], &z[0], z.shape[0], code)

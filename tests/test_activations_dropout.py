@@ -87,6 +87,12 @@ def test_derivative_from_input_of_the_other_activations(name):
                     _numpy_derivative(name, z), rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("name", ["softmax", "exp"])
+def test_derivative_from_input_refuses_output_activations(name):
+    with pytest.raises(ValueError, match="output activation"):
+        _testing().activation_derivative(np.zeros(3), name)
+
+
 @pytest.mark.parametrize("name", NEW)
 def test_derivative_matches_finite_differences(name):
     z = np.linspace(-6, 6, 1201)
