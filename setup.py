@@ -95,11 +95,14 @@ directives = {
 
 
 def kernels_extension(name, extra_flags=()):
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+    if not BUILD_BF16:   # _kernels.pyx includes _bf16_gemm.h: its plain path only
+        macros.append(("FGD_BF16_NO_KERNELS", "1"))
     return Extension(
         f"fastgd.{name}",
         [f"fastgd/{name}.pyx"],
         include_dirs=[np.get_include(), "fastgd"],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=macros,
         extra_compile_args=[*compile_args, *extra_flags],
         extra_link_args=link_args,
     )

@@ -32,7 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* FGD_BF16_NO_KERNELS: setup.py's compiler probe failed (no AMX / AVX512-BF16
+ * intrinsics): only the plain path and the rounding are compiled. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) \
+    && !defined(FGD_BF16_NO_KERNELS)
 #define FGD_BF16_X86 1
 #include <immintrin.h>
 #include <unistd.h>
@@ -428,8 +431,9 @@ static inline void fgd_tilecfg_init(fgd_tilecfg *cfg)
 #undef T_DP
 
 /* Emulated tiles in plain C, for testing the AMX blocking, edges and C handling on
- * CPUs without AMX. (Not thread-safe: tests only.) Row r of tile t is 64 bytes. */
-static unsigned char fgd_emu_tile[8][16][64];
+ * CPUs without AMX (tests only: slow). Row r of tile t is 64 bytes; each thread has
+ * its own tiles, as with the real ones. */
+static __thread unsigned char fgd_emu_tile[8][16][64];
 static void fgd_emu_load(int t, const void *p, size_t stride)
 {
     for (int r = 0; r < 16; r++)

@@ -6,11 +6,13 @@ C-contiguous arrays of one working dtype (X may also be F-contiguous), CSR index
 as a 2-D array of the working dtype, and workspaces sized for the block.
 """
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import _assert_all_finite
 
-from fastgd._build import kernels as _kernels
+from fastgd._build import kernels as _kernels, matmul_path_code
 from fastgd import _threads
 
 ACTIVATION_CODES = _kernels.ACTIVATION_CODES
@@ -172,8 +174,9 @@ class Penalty:
 
 
 def model_spec(hidden_activation, output_activation, loss, penalty, data, dropout=0.0,
-               dropout_seed=0):
-    """The dict the kernels convert to their ``Model`` struct."""
+               dropout_seed=0, matmul_path=-1):
+    """The dict the kernels convert to their ``Model`` struct (``matmul_path``: see
+    bf16_code)."""
     if not isinstance(penalty, Penalty):
         penalty = Penalty(alpha=penalty)
     return {
@@ -188,7 +191,30 @@ def model_spec(hidden_activation, output_activation, loss, penalty, data, dropou
         "has_weights": data.has_weights,
         "dropout": float(dropout),
         "dropout_seed": int(dropout_seed),
+        "matmul_path": int(matmul_path),
     }
+
+
+_warned_no_bf16 = False
+
+
+def bf16_code(matmul_precision):
+    """Model.matmul_path for train_epoch: -1 for float32 products ("highest", or
+    "bfloat16" on a CPU without a bfloat16 unit: then a warning, once per process),
+    else the kernels' code of fastgd._build.matmul_path()."""
+    global _warned_no_bf16
+    if matmul_precision == "highest":
+        return -1
+    code = matmul_path_code()
+    if code is None:
+        if not _warned_no_bf16:
+            _warned_no_bf16 = True
+            warnings.warn(
+                'matmul_precision="bfloat16": this CPU has neither AMX nor AVX512-BF16 '
+                "(or FASTGD_BF16_PATH=float32 says so), so the products stay float32 "
+                "on unrounded inputs.", RuntimeWarning, stacklevel=2)
+        return -1
+    return code
 
 
 def block_rows(units, n_samples, sparse=False):
@@ -270,11 +296,13 @@ class Network:
         return self.dropout > 0 or self.hidden_activation in ("gelu", "silu")
 
     def train_epoch(self, data, loss, penalty, optimizer, order, batch_size,
-                    dropout_seed=0):
+                    dropout_seed=0, matmul_precision="highest"):
         """One epoch of mini-batch training over the rows in ``order``.
 
         ``penalty`` is a Penalty, or a float: scikit-learn's MLP alpha.
         ``dropout_seed`` keys this epoch's dropout masks (with ``dropout`` > 0).
+        ``matmul_precision``: "highest" (float32 / float64 products) or "bfloat16"
+        (float32 data only: bfloat16 inputs, float32 sums; see bf16_code).
         Returns the summed (batch loss x batch rows), as scikit-learn accumulates it.
         """
         self._check(data)
@@ -291,9 +319,14 @@ class Network:
         n_threads = _threads.threads_for(n_slices)
         # The unit split updates each part as soon as its gradient is known: no
         # global norm to clip by, and no room for pre-activations.
+        if matmul_precision == "bfloat16" and self.dtype != np.float32:
+            raise ValueError('matmul_precision="bfloat16" needs float32 data, got '
+                             f"{self.dtype}")
+        matmul_path = bf16_code(matmul_precision)
+        # The unit split has no bfloat16 products (row slices do them).
         split_units = (_threads.splits_units(self.units, batch_size, n_slices)
                        and not optimizer.max_grad_norm
-                       and not self.keeps_preactivations())
+                       and not self.keeps_preactivations() and matmul_path == -1)
         if split_units:
             size = _kernels.unit_split_workspace_size(self.units, batch_size, n_slices,
                                                       data.sparse)
@@ -302,7 +335,7 @@ class Network:
                                            n_slices, data.sparse)
         work = np.empty(size, dtype=self.dtype)
         spec = model_spec(self.hidden_activation, self.output_activation, loss, penalty,
-                          data, self.dropout, dropout_seed)
+                          data, self.dropout, dropout_seed, matmul_path)
         # The kernel reports the adaptive solvers' step count here even when Ctrl-C
         # stops the epoch part way (the parameters then hold the batches taken).
         step = np.array([optimizer.step], dtype=np.int64)

@@ -5,7 +5,7 @@ replaces, with the same parameters and fitted attributes: it predicts the same, 
 its pickle names no fastgd class, so a system with only scikit-learn installed can
 load it. fastgd's training-only options (callbacks, ``class_weight`` of the MLPs,
 ``max_time``, ``warmup_epochs``, ``early_stopping_metric``, ``weight_decay``,
-``max_grad_norm``, ``dropout``, the 'cosine' schedule, the 'adamw' / 'rmsprop' /
+``max_grad_norm``, ``matmul_precision``, ``dropout``, the 'cosine' schedule, the 'adamw' / 'rmsprop' /
 'adagrad' solvers and the linear models' 'sgd' / 'adam') shaped the training, not
 the model: they are replaced by scikit-learn's defaults, with a warning naming each
 one. (Dropout is off in predict, so a model trained with it exports as any other.)

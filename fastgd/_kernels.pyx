@@ -19,6 +19,7 @@ Python caller (``fastgd._engine``) before the call.
 from cython cimport floating
 from libc.math cimport log, sqrt, sqrtf, fabs
 from libc.string cimport memcpy, memset
+from libc.stdint cimport uint16_t
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 
 cdef extern from *:
@@ -159,6 +160,8 @@ ctypedef struct Model:
     bint has_weights      # sample_weight given
     double dropout        # inverted dropout rate of the hidden layers (training only)
     unsigned long long dropout_seed  # keys the dropout mask (see fgd_dropout_row_*)
+    int matmul_path       # train_epoch only: a BF16_PATH_CODES value (bfloat16
+                          # products, see Bf16), or -1: float32 products
 
 
 ctypedef struct Optimizer:
@@ -230,6 +233,122 @@ cdef inline void _gemm(char trans_a, char trans_b, int m, int n, int k,
     else:
         dgemm(&trans_b, &trans_a, &n, &m, &k, &alpha, <double *> b, &ldb,
               <double *> a, &lda, &beta, c, &ldc)
+
+
+# ---------------------------------------------------------------------------
+# bfloat16 products (matmul_precision="bfloat16")
+# ---------------------------------------------------------------------------
+
+cdef extern from "_bf16_gemm.h":
+    int FGD_BF16_X86
+    int FGD_BF16_FLOAT32
+    int FGD_BF16_AVX512BF16
+    int FGD_BF16_AMX
+    int FGD_BF16_AMX_EMULATED
+    int fgd_bf16_has_avx512bf16
+    int fgd_bf16_has_amx
+    void fgd_bf16_detect()
+    size_t fgd_bf16_packed_a_size(size_t m, size_t k) noexcept nogil
+    size_t fgd_bf16_packed_b_size(size_t k, size_t n) noexcept nogil
+    void fgd_bf16_pack_a(size_t m, size_t k, const float *a, size_t lda, int trans_a,
+                         uint16_t *out) noexcept nogil
+    void fgd_bf16_pack_b(size_t k, size_t n, const float *b, size_t ldb, int trans_b,
+                         uint16_t *out) noexcept nogil
+    void fgd_bf16_gemm_packed(int path, size_t m, size_t n, size_t k, const uint16_t *pa,
+                              const uint16_t *pb, float *c, size_t ldc, int beta) noexcept nogil
+
+
+fgd_bf16_detect()   # once per process: the CPU's bfloat16 units, AMX's tile permission
+
+# The bfloat16 product units of this CPU, best first, by name -> Model.matmul_path.
+# (No entry: the CPU has neither, and matmul_precision="bfloat16" falls back to
+# float32 products, see fastgd._build.matmul_path.)
+BF16_PATH_CODES = {name: code for name, code, ok in (
+    ("amx", FGD_BF16_AMX, fgd_bf16_has_amx),
+    ("avx512bf16", FGD_BF16_AVX512BF16, fgd_bf16_has_avx512bf16)) if ok}
+# For tests on any x86-64 CPU, forced by FASTGD_BF16_PATH only: the same bfloat16
+# arithmetic in plain C ("plain", the header's reference kernel) and the AMX loops on
+# tiles emulated in C ("amx_emulated"). Both are slow.
+BF16_TEST_CODES = {"plain": FGD_BF16_FLOAT32,
+                   **({"amx_emulated": FGD_BF16_AMX_EMULATED} if FGD_BF16_X86 else {})}
+
+
+ctypedef struct Bf16:
+    # train_epoch's bfloat16 state, in one uint16 buffer: per layer l the packed
+    # op(B) panels of the forward product (W_l) and of the input gradient (W_l^T),
+    # packed once per batch (_bf16_pack_weights) and read by every row slice;
+    # then one scratch area per slice for its own packed operands.
+    int path                    # Model.matmul_path (>= 0)
+    uint16_t *buf
+    Py_ssize_t *w_offset        # per layer, into buf: W_l (-1: none, the CSR layer)
+    Py_ssize_t *wt_offset       # per layer: W_l^T (-1: none, layer 0)
+    Py_ssize_t scratch_offset   # the first slice's scratch
+    Py_ssize_t scratch_size     # elements per slice
+
+
+cdef Py_ssize_t _bf16_layout(Bf16 *bf, const Layout *lay, Py_ssize_t[::1] offsets,
+                             bint sparse, int n_slices) noexcept:
+    """Fill bf's offsets (into ``offsets``, 2 x n_layers values owned by the caller)
+    for lay.capacity rows per slice; return the elements of buf."""
+    cdef Py_ssize_t l, n_in, n_out, cap = lay.capacity, pos = 0, need
+    bf.w_offset = &offsets[0]
+    bf.wt_offset = &offsets[lay.n_layers]
+    bf.scratch_size = 0
+    for l in range(lay.n_layers):
+        n_in = lay.units[l]
+        n_out = lay.units[l + 1]
+        bf.w_offset[l] = -1
+        bf.wt_offset[l] = -1
+        if not (l == 0 and sparse):
+            bf.w_offset[l] = pos
+            pos += fgd_bf16_packed_b_size(n_in, n_out)
+            # forward: the slice's acts; weight gradient: acts^T and the delta rows
+            need = max(fgd_bf16_packed_a_size(cap, n_in),
+                       fgd_bf16_packed_a_size(n_in, cap) + fgd_bf16_packed_b_size(cap, n_out))
+            bf.scratch_size = max(bf.scratch_size, need)
+        if l > 0:
+            bf.wt_offset[l] = pos
+            pos += fgd_bf16_packed_b_size(n_out, n_in)
+            bf.scratch_size = max(bf.scratch_size, <Py_ssize_t> fgd_bf16_packed_a_size(cap, n_out))
+    bf.scratch_offset = pos
+    return pos + n_slices * bf.scratch_size
+
+
+cdef void _bf16_pack_weights(const Bf16 *bf, const Layout *lay,
+                             const float *params) noexcept nogil:
+    """Round and pack every layer's W_l and W_l^T (the current weights) into bf.buf."""
+    cdef Py_ssize_t l
+    for l in range(lay.n_layers):
+        if bf.w_offset[l] >= 0:
+            fgd_bf16_pack_b(lay.units[l], lay.units[l + 1], params + lay.coef_offset[l],
+                            lay.units[l + 1], 0, bf.buf + bf.w_offset[l])
+        if bf.wt_offset[l] >= 0:
+            fgd_bf16_pack_b(lay.units[l + 1], lay.units[l], params + lay.coef_offset[l],
+                            lay.units[l + 1], 1, bf.buf + bf.wt_offset[l])
+
+
+cdef void _product(const Bf16 *bf, uint16_t *scratch, const uint16_t *packed_b,
+                   char trans_a, char trans_b, int m, int n, int k,
+                   const floating *a, int lda, const floating *b, int ldb,
+                   floating beta, floating *c, int ldc) noexcept nogil:
+    """Row-major C (m x n) := op(A) @ op(B) + beta * C (beta 0 or 1), the products
+    of training.
+
+    bf NULL: float32 (float64) products, _gemm. Else (float only) op(A) and op(B)
+    are rounded to bfloat16 and the products summed in float32: op(A) is packed
+    into ``scratch``, op(B) too unless ``packed_b`` holds it already (the weights).
+    """
+    cdef const uint16_t *pb = packed_b
+    if floating is float:
+        if bf != NULL:
+            fgd_bf16_pack_a(m, k, a, lda, trans_a == c'T', scratch)
+            if pb == NULL:
+                pb = scratch + fgd_bf16_packed_a_size(m, k)
+                fgd_bf16_pack_b(k, n, b, ldb, trans_b == c'T',
+                                scratch + fgd_bf16_packed_a_size(m, k))
+            fgd_bf16_gemm_packed(bf.path, m, n, k, scratch, pb, c, ldc, beta == 1)
+            return
+    _gemm(trans_a, trans_b, m, n, k, <floating> 1.0, a, lda, b, ldb, beta, c, ldc)
 
 
 # ---------------------------------------------------------------------------
@@ -555,6 +674,7 @@ ctypedef struct Kernel:
     Input data
     const Py_ssize_t *order   # the epoch's row order (train_epoch), else NULL
     Py_ssize_t thread_work    # elements of one slice's (thread's) workspace
+    Bf16 bf16                 # train_epoch with model.matmul_path >= 0 only
     int n_slices              # row slices or unit parts (fix the arithmetic)
     int n_threads             # threads sharing them
 
@@ -806,9 +926,13 @@ cdef inline floating *_deltas(const Layout *lay, floating *work, Py_ssize_t l) n
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
                    const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
                    floating *work, Py_ssize_t n_rows, int hidden_activation,
-                   int output_activation, const Model *train) noexcept nogil:
+                   int output_activation, const Model *train, const Bf16 *bf,
+                   uint16_t *bf_scratch) noexcept nogil:
     """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer, acts[0] = x_block,
     acts[l] = _acts(lay, work, l).
+
+    With ``bf`` (not NULL) the products are bfloat16 ones (_product) with the
+    weights packed in bf, and this slice's scratch ``bf_scratch``.
 
     When ``csr`` is not NULL the input is its rows rows[row_start + i] (x_block unused).
     Training (``train`` not NULL) with _needs_preactivation(train) also keeps each
@@ -826,10 +950,11 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
                              rows, row_start, n_rows, params, lay.units[1],
                              _acts(lay, work, 1))
         else:
-            _gemm(c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
-                  <floating> 1.0, inp, <int> lay.units[l],
-                  params + lay.coef_offset[l], <int> lay.units[l + 1],
-                  <floating> 0.0, _acts(lay, work, l + 1), <int> lay.units[l + 1])
+            _product(bf, bf_scratch, bf.buf + bf.w_offset[l] if bf != NULL else NULL,
+                     c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
+                     inp, <int> lay.units[l], params + lay.coef_offset[l],
+                     <int> lay.units[l + 1], <floating> 0.0, _acts(lay, work, l + 1),
+                     <int> lay.units[l + 1])
         hidden = l < lay.n_layers - 1
         act = hidden_activation if hidden else output_activation
         width = lay.units[l + 1]
@@ -853,7 +978,8 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                     const floating *x_block, const Input *csr, const Py_ssize_t *rows,
                     Py_ssize_t row_start, floating *work, Py_ssize_t n_rows,
                     int hidden_activation, bint accumulate,
-                    const Model *model) noexcept nogil:
+                    const Model *model, const Bf16 *bf,
+                    uint16_t *bf_scratch) noexcept nogil:
     """Raw gradients from the output delta already in deltas[L]
     (acts[l] = _acts(lay, work, l), deltas[l] = _deltas(lay, work, l)).
 
@@ -863,8 +989,10 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
     With ``csr`` (sparse rows, see _forward) the first layer's coef gradient is
     always added: the caller keeps it zero when not accumulating. When
     _needs_preactivation(model), deltas[l] holds the pre-activations _forward kept
-    (layer l's own delta overwrites them after use).
+    (layer l's own delta overwrites them after use). ``bf``, ``bf_scratch``: as in
+    _forward (the weight gradient packs both of its operands in the scratch).
     """
+    cdef const uint16_t *packed_wt
     cdef bint from_input = _needs_preactivation(model)
     cdef Py_ssize_t l, width
     cdef floating beta = 1.0 if accumulate else 0.0
@@ -877,10 +1005,10 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                                        csr.x_indptr, rows, row_start, n_rows,
                                        _deltas(lay, work, 1), width, grads)
         else:
-            _gemm(c'T', c'N', <int> lay.units[l], <int> width, <int> n_rows,
-                  <floating> 1.0, inp, <int> lay.units[l],
-                  _deltas(lay, work, l + 1), <int> width, beta,
-                  grads + lay.coef_offset[l], <int> width)
+            _product(bf, bf_scratch, NULL, c'T', c'N', <int> lay.units[l], <int> width,
+                     <int> n_rows, inp, <int> lay.units[l], _deltas(lay, work, l + 1),
+                     <int> width, beta, grads + lay.coef_offset[l], <int> width)
+        packed_wt = bf.buf + bf.wt_offset[l] if bf != NULL and l > 0 else NULL
         _column_sums(grads + lay.intercept_offset[l], _deltas(lay, work, l + 1), n_rows,
                      width, accumulate)
         if l > 0 and from_input:
@@ -891,17 +1019,17 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
             if model.dropout > 0:
                 _dropout_block(_acts(lay, work, l), n_rows, lay.units[l], row_start, l,
                                model)
-            _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
-                  <floating> 1.0, _deltas(lay, work, l + 1), <int> width,
-                  params + lay.coef_offset[l], <int> width,
-                  <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
+            _product(bf, bf_scratch, packed_wt, c'N', c'T', <int> n_rows,
+                     <int> lay.units[l], <int> width, _deltas(lay, work, l + 1),
+                     <int> width, params + lay.coef_offset[l], <int> width,
+                     <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
             _multiply(_deltas(lay, work, l), _acts(lay, work, l), n_rows * lay.units[l])
         elif l > 0:
             # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
-            _gemm(c'N', c'T', <int> n_rows, <int> lay.units[l], <int> width,
-                  <floating> 1.0, _deltas(lay, work, l + 1), <int> width,
-                  params + lay.coef_offset[l], <int> width,
-                  <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
+            _product(bf, bf_scratch, packed_wt, c'N', c'T', <int> n_rows,
+                     <int> lay.units[l], <int> width, _deltas(lay, work, l + 1),
+                     <int> width, params + lay.coef_offset[l], <int> width,
+                     <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
             _activation_derivative(_deltas(lay, work, l), _acts(lay, work, l),
                                    n_rows * lay.units[l],
                                    hidden_activation)
@@ -1292,15 +1420,20 @@ cdef enum:
 cdef double _slice_gradient(const Kernel *k, const floating *params, floating *grads,
                             floating *work, const Py_ssize_t *rows,
                             Py_ssize_t row_start, Py_ssize_t n_rows,
-                            bint accumulate) noexcept nogil:
+                            bint accumulate, Py_ssize_t slice) noexcept nogil:
     """Raw gradient (into grads) and weighted data loss (returned) of some rows.
 
     The rows are row_start .. row_start + n_rows - 1, through ``rows`` if not NULL.
     ``work`` is one thread's workspace for lay.capacity >= n_rows rows. Dense rows
     that are contiguous in X are used in place; others are gathered first. Sparse
     rows are read in place; the first layer's coef gradient is then added to
-    ``grads`` even without ``accumulate`` (the caller keeps it zero).
+    ``grads`` even without ``accumulate`` (the caller keeps it zero). With
+    bfloat16 products (model.matmul_path >= 0, train_epoch's k.bf16) ``slice``
+    says whose scratch to use.
     """
+    cdef const Bf16 *bf = &k.bf16 if k.model.matmul_path >= 0 else NULL
+    cdef uint16_t *bf_scratch = (k.bf16.buf + k.bf16.scratch_offset
+                                 + slice * k.bf16.scratch_size) if bf != NULL else NULL
     cdef const Layout *lay = &k.lay
     cdef const Model *model = &k.model
     cdef const Input *data = &k.data
@@ -1319,13 +1452,13 @@ cdef double _slice_gradient(const Kernel *k, const floating *params, floating *g
     else:
         inp = <const floating *> data.x + row_start * n_features
     _forward(lay, params, inp, csr, rows, row_start, work, n_rows,
-             model.hidden_activation, model.output_activation, model)
+             model.hidden_activation, model.output_activation, model, bf, bf_scratch)
     cdef double loss = _output_loss_delta(
         _acts(lay, work, lay.n_layers), <const floating *> data.y,
         <const floating *> data.sample_weight, rows, row_start, n_rows,
         lay.units[lay.n_layers], model.loss, model.has_weights)
     _backward(lay, params, grads, inp, csr, rows, row_start, work, n_rows,
-              model.hidden_activation, accumulate, model)
+              model.hidden_activation, accumulate, model, bf, bf_scratch)
     return loss
 
 
@@ -1815,6 +1948,23 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef double loss_sum = 0.0, batch_loss, weight_sum
     cdef PenaltySums sums
     cdef long long step = opt.step
+    cdef Py_ssize_t[::1] bf_offsets
+    cdef uint16_t[::1] bf_buf
+    k.bf16.path = model.matmul_path
+    if model.matmul_path != -1:
+        if floating is double:
+            raise TypeError("bfloat16 products need float32 data, got float64")
+        if (model.matmul_path not in BF16_PATH_CODES.values()
+                and model.matmul_path not in BF16_TEST_CODES.values()):
+            raise ValueError(f"bfloat16 product path {model.matmul_path} is not one of "
+                             f"this CPU's: {BF16_PATH_CODES | BF16_TEST_CODES}")
+        if split_units:
+            raise ValueError("split_units has no bfloat16 products")
+        # Sized once per epoch: the weights' panels and every slice's scratch.
+        bf_offsets = np.empty(2 * k.lay.n_layers, dtype=np.intp)
+        bf_buf = np.empty(_bf16_layout(&k.bf16, &k.lay, bf_offsets, model.sparse,
+                                       n_slices), dtype=np.uint16)
+        k.bf16.buf = &bf_buf[0]
     if split_units:
         if k.lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
             raise ValueError("split_units needs one hidden layer of >= n_slices units")
@@ -1850,6 +2000,9 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             n_rows = stop - start
             chunk = _ceil_div(n_rows, n_slices)
             n_active = _ceil_div(n_rows, chunk)
+            if floating is float:
+                if k.bf16.path != -1:   # this batch's weights, for all its slices
+                    _bf16_pack_weights(&k.bf16, &k.lay, &params[0])
             if model.sparse:
                 by_rows = _clear_by_rows(k.data.x_indptr, k.order, start, stop,
                                          units[1], n_first, sizeof(floating))
@@ -1857,7 +2010,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                 sum_from = n_first if by_rows else 0
             if n_active == 1:
                 batch_loss = _slice_gradient(&k, &params[0], &grads[0], &work[0],
-                                             k.order, start, n_rows, False)
+                                             k.order, start, n_rows, False, 0)
             else:
                 # One body, run by the calling thread alone or by the team (an
                 # OpenMP region costs more than a small batch's slice).
@@ -1961,7 +2114,7 @@ cdef inline double _batch_slice_gradient(const Kernel *k, const floating *params
     return _slice_gradient(
         k, params, grads if t == 0 else extra_grads + (t - 1) * k.lay.n_params,
         work + t * k.thread_work, k.order, start + t * chunk,
-        min(chunk, n_rows - t * chunk), False)
+        min(chunk, n_rows - t * chunk), False, t)
 
 
 cdef inline Py_ssize_t _range_start(const Kernel *k, Py_ssize_t t) noexcept nogil:
@@ -2045,6 +2198,8 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     cdef Py_ssize_t[::1] offsets = _offsets_for(units)
     if model.l1 != 0:
         raise ValueError("the L1 penalty is not differentiable: use a mini-batch solver")
+    if model.matmul_path != -1:
+        raise ValueError("bfloat16 products are for the mini-batch epoch only")
     _fill_layout(&k.lay, units, offsets, block_rows, model.sparse, n_parts, n_threads)
     _check_rows(&k.lay, &model, X, X_indptr, Y.shape[0], block_rows)
     _check_targets(&k.lay, &model, Y, sample_weight)
@@ -2080,7 +2235,7 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
                 stop = min(start + block_rows, hi)
                 part_loss[t] += _slice_gradient(
                     &k, &params[0], g, &work[0] + t * k.thread_work, NULL, start,
-                    stop - start, True)
+                    stop - start, True, t)
                 start = stop
         _sum_gradients(&grads[0], extra_grads, n_params, n_parts - 1, 0, n_params)
         for t in range(n_parts):
@@ -2142,6 +2297,8 @@ def forward(const floating[::1] params, floating[::1] work,
     """
     cdef Kernel k
     cdef Py_ssize_t[::1] offsets = _offsets_for(units)
+    if model.matmul_path != -1:
+        raise ValueError("bfloat16 products are for the mini-batch epoch only")
     # Blocks are independent: any thread may take any block.
     _fill_layout(&k.lay, units, offsets, block_rows, model.sparse, MAX_THREADS,
                  n_threads)
@@ -2194,6 +2351,6 @@ cdef void _forward_block(const Kernel *k, const floating *params, floating *work
         inp = <const floating *> k.data.x + row_start * lay.units[0]
     _forward(lay, params, inp, &k.data if model.sparse else NULL, NULL, row_start, work,
              n_rows, model.hidden_activation, model.output_activation,
-             <const Model *> NULL)
+             <const Model *> NULL, <const Bf16 *> NULL, <uint16_t *> NULL)
     memcpy(out + row_start * n_out, _acts(lay, work, lay.n_layers),
            n_rows * n_out * sizeof(floating))

@@ -72,12 +72,14 @@ MINIBATCH_CONSTRAINTS = {
     "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+    "matmul_precision": [StrOptions({"highest", "bfloat16"})],
 }
 
 # Training controls scikit-learn does not have, keyword-only after its parameters in
 # every estimator; their defaults keep scikit-learn's behaviour and numbers.
 EXTRA_PARAMETERS = {"early_stopping_metric": "score", "max_time": None,
-                    "warmup_epochs": 0, "weight_decay": 0.0, "max_grad_norm": None}
+                    "warmup_epochs": 0, "weight_decay": 0.0, "max_grad_norm": None,
+                    "matmul_precision": "highest"}
 
 EXTRA_PARAMETERS_DOC = """
     early_stopping_metric : {'score', 'loss'}, default='score'
@@ -101,6 +103,17 @@ EXTRA_PARAMETERS_DOC = """
         coefficients and intercepts, the L2 term included) is scaled by
         ``min(1, max_grad_norm / (norm + 1e-6))``, its global L2 norm clipped as
         ``torch.nn.utils.clip_grad_norm_`` does. None: no clipping.
+    matmul_precision : {'highest', 'bfloat16'}, default='highest'
+        The matrix products of the mini-batch epochs. 'highest': in the data's
+        dtype. 'bfloat16' (float32 X only, else a ValueError; mini-batch solvers
+        only): the forward, input-gradient and weight-gradient products take
+        inputs rounded to bfloat16 (to nearest even) and sum in float32, as
+        ``torch.autocast("cpu", dtype=torch.bfloat16)`` does; the weights, the
+        optimizer state, the element-wise work and the loss stay float32. It
+        runs on AMX tiles or AVX512-BF16 (``fastgd._build.matmul_path()`` says
+        which); on a CPU with neither the products stay float32, with a
+        warning. A sparse X's first layer, ``predict`` and the loss of early
+        stopping's validation set compute in float32.
 """
 
 
@@ -219,6 +232,7 @@ class StoppingRules:
         self.verbose = est.verbose
         self.max_time = getattr(est, "max_time", None)
         self.metric = getattr(est, "early_stopping_metric", "score")
+        self.matmul_precision = est.matmul_precision
 
 
 @holding_single_threaded_blas
@@ -264,7 +278,8 @@ def train_epochs(network, data, loss, penalty, optimizer, rules, *, random_state
         seed = (int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64))
                 if network.dropout > 0 else 0)
         return network.train_epoch(data, loss, penalty, optimizer, sample_idx,
-                                   rules.batch_size, dropout_seed=seed)
+                                   rules.batch_size, dropout_seed=seed,
+                                   matmul_precision=rules.matmul_precision)
 
     return run_epochs(network, epoch, optimizer, rules, n_samples=data.n_samples,
                       progress=progress, incremental=incremental, validation=validation,
@@ -505,6 +520,10 @@ def check_training_options(est):
             f"max_grad_norm={est.max_grad_norm!r} clips the gradient of each "
             f"mini-batch; solver={solver!r} has none: use one of "
             f"{_STOCHASTIC_NAMES}.")
+    if est.matmul_precision != "highest" and not mini_batch:
+        raise ValueError(
+            f"matmul_precision={est.matmul_precision!r} applies to the mini-batch "
+            f"epochs; solver={solver!r} has none: use one of {_STOCHASTIC_NAMES}.")
     if getattr(est, "dropout", 0.0) > 0 and not mini_batch:
         raise ValueError(
             f"dropout > 0 needs a mini-batch solver ({_STOCHASTIC_NAMES}): with "
@@ -638,6 +657,10 @@ class MiniBatchMixin(DocLinkMixin):
         Outcome.
         """
         dtype = network.dtype
+        if self.matmul_precision == "bfloat16" and dtype != np.float32:
+            raise ValueError(
+                'matmul_precision="bfloat16" needs float32 X (bfloat16 products of '
+                f"float32 values), got {np.dtype(dtype)}: pass X.astype(np.float32).")
         optimizer = optimizer_for(self, network.params.size, dtype, incremental)
         check_early_stopping_increment(self, incremental)
         validation = None
@@ -765,7 +788,7 @@ class MiniBatchMixin(DocLinkMixin):
                               early_stopping, validation_fraction, beta_1, beta_2,
                               epsilon, n_iter_no_change, early_stopping_metric,
                               max_time, warmup_epochs, weight_decay=0.0,
-                              max_grad_norm=None):
+                              max_grad_norm=None, matmul_precision="highest"):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -784,6 +807,7 @@ class MiniBatchMixin(DocLinkMixin):
         self.warmup_epochs = warmup_epochs
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
+        self.matmul_precision = matmul_precision
 
     def _check_partial_fit_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:

@@ -381,7 +381,8 @@ def _concat(*datas):
 
 
 def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, params,
-                 batch_size, shuffle, seed, span, dropout=0.0):
+                 batch_size, shuffle, seed, span, dropout=0.0,
+                 matmul_precision="highest"):
     """Compiled mini-batches on a shard from the given parameters and optimizer
     state: the whole epoch, or (``span`` = (start, stop)) the rows start:stop of the
     epoch's order. ``seed`` draws the shuffle and keys the dropout masks (with the
@@ -401,7 +402,8 @@ def _train_shard(data, *, units, hidden, output, loss, penalty, optimizer, param
     if order.size:
         loss_sum = net.train_epoch(data, loss, penalty, optimizer, order,
                                    min(batch_size, data.n_samples),
-                                   dropout_seed=dropout_seed)
+                                   dropout_seed=dropout_seed,
+                                   matmul_precision=matmul_precision)
     return (net.params, optimizer.state_1, optimizer.state_2, optimizer.step,
             loss_sum, order.size)
 
@@ -682,7 +684,7 @@ class _DaskEstimator(DocLinkMixin, BaseEstimator):
                     optimizer=optimizer, params=net.params,
                     batch_size=rules.batch_size, shuffle=rules.shuffle,
                     span=None if window is None else (r * window, (r + 1) * window),
-                    dropout=net.dropout)
+                    dropout=net.dropout, matmul_precision=rules.matmul_precision)
                 trained = np.asarray([res[5] for res in results], dtype=np.float64)
                 share = trained / trained.sum()  # rows-weighted, in shard order
                 net.params[...] = sum(a * res[0].astype(np.float64)

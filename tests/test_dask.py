@@ -195,6 +195,22 @@ def test_linear_sgd_runs(client):
     assert np.isfinite(est.coef_).all() and est.n_iter_ == 5
 
 
+def test_matmul_precision_reaches_the_workers(client):
+    """matmul_precision="bfloat16" is passed to the shards' epochs: float64 data is
+    refused there as on one machine; float32 data trains."""
+    X, y = classification(k=3)
+    kw = dict(hidden_layer_sizes=(16,), solver="adam", max_iter=2, random_state=0,
+              matmul_precision="bfloat16")
+    with pytest.raises(ValueError, match="needs float32"):
+        fdask.MLPClassifier(**kw).fit(chunked(X.astype(np.float64), 2), chunked(y, 2))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = fdask.MLPClassifier(**kw).fit(chunked(X.astype(np.float32), 2),
+                                            chunked(y, 2))
+    assert np.isfinite(est.coefs_[0]).all()
+
+
 def test_incremental_style_partial_fit(client):
     """dask_ml's Incremental feeds blocks to partial_fit in order: a loop does it."""
     X, y = classification(k=3)

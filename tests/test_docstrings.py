@@ -40,7 +40,8 @@ def _public_classes():
 
 
 PUBLIC_CLASSES = _public_classes()
-PUBLIC_FUNCTIONS = [fastgd._build.kernel_build, fastgd._build.available_kernel_builds]
+PUBLIC_FUNCTIONS = [fastgd._build.kernel_build, fastgd._build.available_kernel_builds,
+                    fastgd._build.matmul_path]
 
 
 def _ids(objects):
