@@ -641,6 +641,14 @@ class MiniBatchMixin(DocLinkMixin):
         super()._validate_params()
         check_training_options(self)
 
+    def _check_matmul_dtype(self, dtype):
+        """matmul_precision="bfloat16" takes float32 data only (before any weights
+        are drawn, so that a refused fit leaves no coefficients behind)."""
+        if self.matmul_precision == "bfloat16" and dtype != np.float32:
+            raise ValueError(
+                'matmul_precision="bfloat16" needs float32 X (bfloat16 products of '
+                f"float32 values), got {np.dtype(dtype)}: pass X.astype(np.float32).")
+
     def _run_minibatch(self, network, X, Y, sample_weight, *, loss, penalty,
                        incremental, stratify=None, labels=None, make_validation=None,
                        validation_set=None, best=None, watch_loss=True,
@@ -657,10 +665,7 @@ class MiniBatchMixin(DocLinkMixin):
         Outcome.
         """
         dtype = network.dtype
-        if self.matmul_precision == "bfloat16" and dtype != np.float32:
-            raise ValueError(
-                'matmul_precision="bfloat16" needs float32 X (bfloat16 products of '
-                f"float32 values), got {np.dtype(dtype)}: pass X.astype(np.float32).")
+        self._check_matmul_dtype(dtype)
         optimizer = optimizer_for(self, network.params.size, dtype, incremental)
         check_early_stopping_increment(self, incremental)
         validation = None

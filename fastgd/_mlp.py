@@ -187,6 +187,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
 
         # Re-seeded on every call, partial_fit included, exactly as scikit-learn.
         self._random_state = check_random_state(self.random_state)
+        self._check_matmul_dtype(X.dtype)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
 
