@@ -217,9 +217,10 @@ def bf16_code(matmul_precision):
     return code
 
 
-def block_rows(units, n_samples, sparse=False):
+def block_rows(units, n_samples, sparse=False, gradient=True):
     """Rows per block so that one block's workspace holds ~_BLOCK_ELEMENTS values
-    (16x fewer when the first layer is narrow, see _NARROW_FIRST_LAYER).
+    (16x fewer when the first layer is narrow and the block is read again for the
+    gradient, see _NARROW_FIRST_LAYER; prediction reads it once: ``gradient=False``).
 
     Sparse X needs no room for its rows; its blocks hold at most
     _SPARSE_BLOCK_ROWS rows, so that narrow layers still give several blocks for
@@ -230,7 +231,8 @@ def block_rows(units, n_samples, sparse=False):
         return int(max(1, min(n_samples, _SPARSE_BLOCK_ROWS,
                               max(64, _BLOCK_ELEMENTS // per_row))))
     per_row = units[0] + 2 * sum(units[1:])
-    elements = _BLOCK_ELEMENTS if units[1] >= _NARROW_FIRST_LAYER else _BLOCK_ELEMENTS // 16
+    narrow = gradient and units[1] < _NARROW_FIRST_LAYER
+    elements = _BLOCK_ELEMENTS // 16 if narrow else _BLOCK_ELEMENTS
     return int(max(1, min(n_samples, max(64, elements // per_row))))
 
 
@@ -389,7 +391,7 @@ class Network:
         out = np.empty((data.n_samples, self.units[-1]), dtype=self.dtype)
         if data.n_samples == 0:
             return out
-        rows = block_rows(self.units, data.n_samples, data.sparse)
+        rows = block_rows(self.units, data.n_samples, data.sparse, gradient=False)
         n_threads = _threads.threads_for(min(data.slices_for(self.units, data.n_samples),
                                              -(-data.n_samples // rows)))
         work = np.empty(_kernels.workspace_size(self.units, rows, n_threads,

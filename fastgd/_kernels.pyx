@@ -430,51 +430,64 @@ cdef inline floating _logistic(floating x) noexcept nogil:
 cdef void _bias_activation(floating *z, const floating *bias, Py_ssize_t n_rows,
                            Py_ssize_t n_cols, int activation) noexcept nogil:
     """z := activation(z + bias) row by row, in place (z is n_rows x n_cols); no bias
-    when ``bias`` is NULL."""
-    cdef Py_ssize_t i, j
+    when ``bias`` is NULL.
+
+    Element-wise activations run over groups of rows at once, so that a narrow
+    layer (one logistic output) still gives the compiler loops long enough to
+    vectorise; a group stays in cache between its bias and its activation pass.
+    """
+    cdef Py_ssize_t i, j, size, start = 0, group = max(1, 64 // n_cols), m
     cdef floating *row
+    cdef floating *part
     cdef floating row_max, total
-    for i in range(n_rows):
-        row = z + i * n_cols
+    while start < n_rows:
+        m = min(group, n_rows - start)
+        part = z + start * n_cols
+        size = m * n_cols
+        start += m
         if bias != NULL:
-            for j in range(n_cols):
-                row[j] += bias[j]
+            for i in range(m):
+                row = part + i * n_cols
+                for j in range(n_cols):
+                    row[j] += bias[j]
         if activation == ACT_IDENTITY:
             pass
         elif activation == ACT_RELU:
-            for j in range(n_cols):
+            for j in range(size):
                 # A select, not a branch (vectorises); NaN stays NaN as np.maximum.
-                row[j] = 0 if row[j] < 0 else row[j]
+                part[j] = 0 if part[j] < 0 else part[j]
         elif activation == ACT_TANH:
-            for j in range(n_cols):
-                row[j] = _tanh(row[j])
+            for j in range(size):
+                part[j] = _tanh(part[j])
         elif activation == ACT_LOGISTIC:
-            for j in range(n_cols):
-                row[j] = _logistic(row[j])
+            for j in range(size):
+                part[j] = _logistic(part[j])
         elif activation == ACT_EXP:
-            for j in range(n_cols):
-                row[j] = _exp(row[j])
+            for j in range(size):
+                part[j] = _exp(part[j])
         elif activation == ACT_LEAKY_RELU:
-            for j in range(n_cols):
-                row[j] = row[j] * <floating> 0.01 if row[j] < 0 else row[j]
+            for j in range(size):
+                part[j] = part[j] * <floating> 0.01 if part[j] < 0 else part[j]
         elif activation == ACT_GELU:
-            for j in range(n_cols):
-                row[j] = _gelu(row[j])
+            for j in range(size):
+                part[j] = _gelu(part[j])
         elif activation == ACT_SILU:
-            for j in range(n_cols):
-                row[j] = _silu(row[j])
+            for j in range(size):
+                part[j] = _silu(part[j])
         elif activation == ACT_SOFTMAX:
-            # Subtract the row maximum so exp never overflows.
-            row_max = row[0]
-            for j in range(1, n_cols):
-                if row[j] > row_max:
-                    row_max = row[j]
-            total = 0
-            for j in range(n_cols):
-                row[j] = _exp(row[j] - row_max)
-                total += row[j]
-            for j in range(n_cols):
-                row[j] /= total
+            for i in range(m):
+                row = part + i * n_cols
+                # Subtract the row maximum so exp never overflows.
+                row_max = row[0]
+                for j in range(1, n_cols):
+                    if row[j] > row_max:
+                        row_max = row[j]
+                total = 0
+                for j in range(n_cols):
+                    row[j] = _exp(row[j] - row_max)
+                    total += row[j]
+                for j in range(n_cols):
+                    row[j] /= total
 
 
 cdef void _activation_derivative(floating *delta, const floating *z, Py_ssize_t size,
@@ -923,6 +936,103 @@ cdef inline floating *_deltas(const Layout *lay, floating *work, Py_ssize_t l) n
     return work + lay.delta_offset[l]
 
 
+cdef enum:
+    # A linear model (no hidden layer) with at most this many weights is "narrow":
+    # its products run as plain row loops, not GEMM calls. For n x 10 -> 1 the GEMMs
+    # spent more time packing their operands than multiplying (benchmarks/NOTES.md).
+    NARROW_LINEAR_WEIGHTS = 256
+
+
+cdef inline bint _narrow_linear(const Layout *lay) noexcept nogil:
+    """Whether the network is a narrow linear model (see NARROW_LINEAR_WEIGHTS): a
+    function of its shape only, so results do not depend on the thread count."""
+    return lay.n_layers == 1 and lay.units[0] * lay.units[1] <= NARROW_LINEAR_WEIGHTS
+
+
+cdef void _rows_times_narrow(const floating *x, Py_ssize_t n_rows, Py_ssize_t d,
+                             Py_ssize_t k, const floating *w,
+                             floating *z) noexcept nogil:
+    """z := x @ w for the row-major x (n_rows x d) and w (d x k), row by row: each
+    entry is its products summed in feature order (one output: four rows at a time,
+    so that four independent sums overlap)."""
+    cdef Py_ssize_t i = 0, j, c
+    cdef floating a0, a1, a2, a3, wj, xij
+    cdef const floating *xi
+    cdef floating *zi
+    if k == 1:
+        while i + 4 <= n_rows:
+            xi = x + i * d
+            a0 = 0
+            a1 = 0
+            a2 = 0
+            a3 = 0
+            for j in range(d):
+                wj = w[j]
+                a0 = a0 + xi[j] * wj
+                a1 = a1 + xi[d + j] * wj
+                a2 = a2 + xi[2 * d + j] * wj
+                a3 = a3 + xi[3 * d + j] * wj
+            z[i] = a0
+            z[i + 1] = a1
+            z[i + 2] = a2
+            z[i + 3] = a3
+            i += 4
+    for i in range(i, n_rows):
+        xi = x + i * d
+        zi = z + i * k
+        for c in range(k):
+            zi[c] = 0
+        for j in range(d):
+            xij = xi[j]
+            for c in range(k):
+                zi[c] = zi[c] + xij * w[j * k + c]
+
+
+cdef void _rows_transpose_times_narrow(const floating *x, Py_ssize_t n_rows,
+                                       Py_ssize_t d, Py_ssize_t k,
+                                       const floating *delta, bint accumulate,
+                                       floating *g, floating *gb) noexcept nogil:
+    """g (d x k) := (g +) x^T @ delta and gb (k) := (gb +) the column sums of
+    delta, for the row-major x (n_rows x d).
+
+    One output: four rows at a time, their products summed in pairs before they
+    are added (a fixed order; a quarter of the loads and stores of g); otherwise
+    the rows are added in order.
+    """
+    cdef Py_ssize_t i = 0, j, c
+    cdef const floating *xi
+    cdef const floating *di
+    cdef floating d0, d1, d2, d3, s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    if not accumulate:
+        memset(g, 0, d * k * sizeof(floating))
+        memset(gb, 0, k * sizeof(floating))
+    if k == 1:
+        while i + 4 <= n_rows:
+            xi = x + i * d
+            d0 = delta[i]
+            d1 = delta[i + 1]
+            d2 = delta[i + 2]
+            d3 = delta[i + 3]
+            for j in range(d):  # unit stride: vectorises
+                g[j] = g[j] + ((xi[j] * d0 + xi[d + j] * d1)
+                               + (xi[2 * d + j] * d2 + xi[3 * d + j] * d3))
+            s0 += d0
+            s1 += d1
+            s2 += d2
+            s3 += d3
+            i += 4
+        gb[0] = gb[0] + ((s0 + s1) + (s2 + s3))
+    for i in range(i, n_rows):
+        xi = x + i * d
+        di = delta + i * k
+        for j in range(d):
+            d0 = xi[j]
+            for c in range(k):
+                g[j * k + c] = g[j * k + c] + d0 * di[c]
+        for c in range(k):
+            gb[c] = gb[c] + di[c]
+
+
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
                    const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
                    floating *work, Py_ssize_t n_rows, int hidden_activation,
@@ -949,6 +1059,9 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
             _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
                              rows, row_start, n_rows, params, lay.units[1],
                              _acts(lay, work, 1))
+        elif _narrow_linear(lay):
+            _rows_times_narrow(inp, n_rows, lay.units[0], lay.units[1], params,
+                               _acts(lay, work, 1))
         else:
             _product(bf, bf_scratch, bf.buf + bf.w_offset[l] if bf != NULL else NULL,
                      c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
@@ -1004,6 +1117,11 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
             _csr_transpose_times_dense(<const floating *> csr.x_data, csr.x_indices,
                                        csr.x_indptr, rows, row_start, n_rows,
                                        _deltas(lay, work, 1), width, grads)
+        elif _narrow_linear(lay):
+            _rows_transpose_times_narrow(inp, n_rows, lay.units[0], width,
+                                         _deltas(lay, work, 1), accumulate, grads,
+                                         grads + lay.intercept_offset[0])
+            return
         else:
             _product(bf, bf_scratch, NULL, c'T', c'N', <int> lay.units[l], <int> width,
                      <int> n_rows, inp, <int> lay.units[l], _deltas(lay, work, l + 1),

@@ -57,7 +57,6 @@ from sklearn.neural_network._base import LOSS_FUNCTIONS
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.extmath import softmax
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -1108,8 +1107,41 @@ default=None
         """
         check_is_fitted(self)
         if len(self.classes_) <= 2:
-            return super()._predict_proba_lr(X)
-        return softmax(self.decision_function(X), copy=False)
+            p = scipy.special.expit(self._logits(X))
+            return np.hstack([1 - p, p])
+        return self._logits(X, "softmax")
+
+    def decision_function(self, X):
+        """The logits ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data to predict.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The second class's logit for two classes, else one logit per class.
+        """
+        scores = self._logits(X)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def _logits(self, X, output_activation="identity"):
+        """``X @ coef_.T + intercept_`` (n_samples x rows of coef_), or its softmax
+        (fused into the pass), by the compiled forward pass: threads, and no
+        temporary of X's size. X is checked for NaN and infinity by the kernels'
+        scan (check_finite), as in fit.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False,
+                          ensure_all_finite=False)
+        # scikit-learn's X @ coef_.T: float32 only when both are float32.
+        dtype = np.result_type(X.dtype, self.coef_.dtype, np.float32)
+        dtype = np.float32 if dtype == np.float32 else np.float64
+        network = _network_from(self.coef_, self.intercept_, dtype, output_activation)
+        check_finite(X, self)
+        return network.predict(KernelData(X, dtype))
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba(X)``.

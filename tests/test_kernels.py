@@ -716,3 +716,52 @@ def test_registry_names_what_the_estimators_use(kernels):
     # test-only: fastgd._kernels_testing
     for name in ("small_matmul", "activation_derivative", "dropout_mask"):
         assert not hasattr(kernels, name), name
+
+
+@pytest.mark.parametrize("units", [(10, 1), (4, 3), (30, 1), (16, 16), (30, 9)])
+@pytest.mark.parametrize("output,loss", OUTPUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["C", "F", "csr"])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_narrow_linear_rows_match_reference(units, output, loss, dtype, layout, threads,
+                                            monkeypatch):
+    """Linear models of at most NARROW_LINEAR_WEIGHTS weights run row loops, not GEMM
+    calls ((30, 9) is past the limit, for comparison): loss, gradient and predictions
+    against the numpy float64 reference and its finite differences, in every layout,
+    on 1 and 2 threads over 2 parts (n = 1003 leaves tails after groups of 4 rows)."""
+    if output == "softmax" and units[-1] < 2:
+        pytest.skip("softmax needs 2 outputs")
+    monkeypatch.setenv("FASTGD_NUM_THREADS", threads)
+    monkeypatch.setenv("FASTGD_MAX_SLICES", "2")
+    monkeypatch.setattr(_threads, "_MIN_FLOPS_PER_SLICE", 1)
+    monkeypatch.setattr(_threads, "idle_cores", lambda: 2)
+    X, Y, params, sw = make_problem(units, output, n=1003, seed=3)
+    X[np.abs(X) < 0.5] = 0  # some structure for CSR
+    X64 = X.astype(np.float64)
+    if layout == "F":
+        X = np.asfortranarray(X.astype(dtype))
+    elif layout == "csr":
+        X = sp.csr_matrix(X.astype(dtype))
+    net = Network(units, "identity", output, params.astype(dtype))
+    data = KernelData(X, dtype, Y.astype(dtype), sw.astype(dtype))
+    value = net.loss_gradient(data, loss, 0.2)
+    p64 = params.astype(np.float64)
+    args = (units, X64, Y.astype(np.float64), sw.astype(np.float64), "identity", output,
+            loss, 0.2)
+    expected = reference_loss(p64, *args)
+    h = 1e-6
+    numeric = np.array([
+        (reference_loss(p64 + h * e, *args, reported=False)
+         - reference_loss(p64 - h * e, *args, reported=False)) / (2 * h)
+        for e in np.eye(p64.size)])
+    coefs, intercepts = unpack(p64, units)
+    want_out = _act(output, X64 @ coefs[0] + intercepts[0])
+    got_out = net.predict(KernelData(X, dtype))
+    if dtype == np.float64:
+        assert value == pytest.approx(expected, rel=1e-12)
+        np.testing.assert_allclose(net.grads, numeric, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(got_out, want_out, rtol=1e-12, atol=1e-15)
+    else:
+        assert value == pytest.approx(expected, rel=1e-5)
+        np.testing.assert_allclose(net.grads, numeric, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(got_out, want_out, rtol=1e-4, atol=1e-6)

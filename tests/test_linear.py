@@ -486,3 +486,34 @@ def test_linear_regression_divergence_is_an_error():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="diverged|non-finite"):
             est.fit(X, y)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("fit_dtype", [np.float64, np.float32])
+def test_logistic_predictions_through_the_engine_equal_scikit_learn(n_classes, fit_dtype):
+    """decision_function / predict_proba / predict run the compiled forward pass:
+    equal to scikit-learn's numpy expressions on the same coefficients, in its
+    dtypes, for dense (C, F, float32, int) and CSR X; NaN and inf in X raise its
+    error."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(3001, 12)
+    y = rng.randint(0, n_classes, X.shape[0])
+    ours = fastgd.LogisticRegression().fit(X.astype(fit_dtype), y)
+    ref = sk.LogisticRegression()
+    for name in ("classes_", "coef_", "intercept_", "n_features_in_"):
+        setattr(ref, name, getattr(ours, name))
+    for Z in (X, np.asfortranarray(X), X.astype(np.float32), sp.csr_matrix(X),
+              np.round(3 * X).astype(np.int64)):
+        for method in ("decision_function", "predict_proba", "predict_log_proba"):
+            got, want = getattr(ours, method)(Z), getattr(ref, method)(Z)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            rtol = 1e-5 if got.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 1e-2)
+        np.testing.assert_array_equal(ours.predict(Z), ref.predict(Z))
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[7, 3] = bad
+        with pytest.raises(ValueError, match="Input X contains"):
+            ours.predict_proba(Xb)
+        with pytest.raises(ValueError, match="Input X contains"):
+            ours.decision_function(sp.csr_matrix(Xb))
