@@ -535,6 +535,7 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         warmup_epochs=0,
         weight_decay=0.0,
         max_grad_norm=None,
+        lazy_sparse_updates=False,
     ):
         self.penalty = penalty
         self.C = C
@@ -554,7 +555,7 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
-            weight_decay, max_grad_norm,
+            weight_decay, max_grad_norm, lazy_sparse_updates,
         )
 
     # -- parameters ----------------------------------------------------------------
@@ -1342,6 +1343,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         warmup_epochs=0,
         weight_decay=0.0,
         max_grad_norm=None,
+        lazy_sparse_updates=False,
     ):
         self.fit_intercept = fit_intercept
         self.copy_X = copy_X
@@ -1359,7 +1361,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
-            weight_decay, max_grad_norm,
+            weight_decay, max_grad_norm, lazy_sparse_updates,
         )
 
     def _check_solver_options(self):

@@ -72,12 +72,14 @@ MINIBATCH_CONSTRAINTS = {
     "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+    "lazy_sparse_updates": ["boolean"],
 }
 
 # Training controls scikit-learn does not have, keyword-only after its parameters in
 # every estimator; their defaults keep scikit-learn's behaviour and numbers.
 EXTRA_PARAMETERS = {"early_stopping_metric": "score", "max_time": None,
-                    "warmup_epochs": 0, "weight_decay": 0.0, "max_grad_norm": None}
+                    "warmup_epochs": 0, "weight_decay": 0.0, "max_grad_norm": None,
+                    "lazy_sparse_updates": False}
 
 EXTRA_PARAMETERS_DOC = """
     early_stopping_metric : {'score', 'loss'}, default='score'
@@ -101,6 +103,15 @@ EXTRA_PARAMETERS_DOC = """
         coefficients and intercepts, the L2 term included) is scaled by
         ``min(1, max_grad_norm / (norm + 1e-6))``, its global L2 norm clipped as
         ``torch.nn.utils.clip_grad_norm_`` does. None: no clipping.
+    lazy_sparse_updates : bool, default=False
+        Sparse X with a mini-batch solver: each step updates only the first
+        layer's weight rows (and their optimizer state) of the features stored in
+        the batch, as ``torch.optim.SparseAdam`` does, so a step costs the batch's
+        nonzeros instead of every feature. This is an approximation, opt-in: the
+        exact (default) step also moves the other rows, by their L2 term and their
+        moments. Rows of absent features keep their weights and state until a
+        batch holds them; their L2 term applies only then. Dense X: no effect.
+        Not with ``max_grad_norm``.
 """
 
 
@@ -458,6 +469,14 @@ def check_training_options(est):
             f"max_grad_norm={est.max_grad_norm!r} clips the gradient of each "
             f"mini-batch; solver={solver!r} has none: use one of "
             f"{_STOCHASTIC_NAMES}.")
+    if est.lazy_sparse_updates and not mini_batch:
+        raise ValueError(
+            f"lazy_sparse_updates=True changes the mini-batch step; solver={solver!r} "
+            f"has none: use one of {_STOCHASTIC_NAMES}.")
+    if est.lazy_sparse_updates and est.max_grad_norm is not None:
+        raise ValueError(
+            "lazy_sparse_updates=True steps only the rows a batch holds, while "
+            "max_grad_norm clips the whole gradient: use one of them.")
     if getattr(est, "dropout", 0.0) > 0 and not mini_batch:
         raise ValueError(
             f"dropout > 0 needs a mini-batch solver ({_STOCHASTIC_NAMES}): with "
@@ -474,6 +493,7 @@ def make_optimizer(est, n_params, dtype):
         beta_1=est.beta_1, beta_2=est.beta_2, epsilon=est.epsilon,
         max_iter=est.max_iter, warmup_epochs=est.warmup_epochs,
         weight_decay=est.weight_decay, max_grad_norm=est.max_grad_norm,
+        lazy_sparse=est.lazy_sparse_updates,
     )
 
 
@@ -718,7 +738,7 @@ class MiniBatchMixin(DocLinkMixin):
                               early_stopping, validation_fraction, beta_1, beta_2,
                               epsilon, n_iter_no_change, early_stopping_metric,
                               max_time, warmup_epochs, weight_decay=0.0,
-                              max_grad_norm=None):
+                              max_grad_norm=None, lazy_sparse_updates=False):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -737,6 +757,7 @@ class MiniBatchMixin(DocLinkMixin):
         self.warmup_epochs = warmup_epochs
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
+        self.lazy_sparse_updates = lazy_sparse_updates
 
     def _check_partial_fit_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
