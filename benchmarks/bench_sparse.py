@@ -35,6 +35,7 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.pipeline import make_pipeline
 
 import fastgd
+import fastgd._build
 
 
 def wide_sparse(n, d, nnz_per_row, n_classes, seed=0):
@@ -177,7 +178,7 @@ def main():
     print(f"{n:,} x {d:,} CSR, {k} nonzeros per row (held-out accuracy on {n_test:,} "
           f"rows); text: {args.docs:,} training documents, {len(docs_test):,} held out; "
           f"medians of {args.rounds} interleaved rounds, fastgd kernels: "
-          f"{fastgd._engine.kernel_build()}")
+          f"{fastgd._build.kernel_build()}")
     print()
     print("| case | fastgd | scikit-learn | ratio (sklearn / fastgd) | accuracy fastgd "
           "| accuracy scikit-learn |")
