@@ -145,3 +145,25 @@ def test_lazy_refused_where_it_cannot_apply(params, match):
     with pytest.raises(ValueError, match=match):
         est.fit(X, y)
     assert not hasattr(est, "coefs_")
+
+
+def test_lazy_sliced_batches_agree_with_one_slice(monkeypatch):
+    """Two row slices per batch (private W1 gradients summed by rows, the other
+    parameters' summed densely before the step) give the one-slice result to
+    rounding."""
+    rng = np.random.RandomState(3)
+    X = sp.random(600, 500, density=0.1, format="csr", random_state=rng)
+    y = rng.normal(size=600)
+    kw = dict(hidden_layer_sizes=(32,), solver="adam", batch_size=300, max_iter=3,
+              shuffle=False, random_state=0, alpha=0.01, lazy_sparse_updates=True)
+    fits = {}
+    for cap in ("1", "2"):
+        monkeypatch.setenv("FASTGD_MAX_SLICES", cap)
+        data = fastgd._engine.KernelData(X, np.float64)
+        fits[cap] = data.slices_for(np.array([500, 32, 1]), 300)
+        with pytest.warns(Warning):  # max_iter reached
+            fits[cap, "est"] = fastgd.MLPRegressor(**kw).fit(X, y)
+    assert (fits["1"], fits["2"]) == (1, 2)
+    one, two = fits["1", "est"], fits["2", "est"]
+    for a, b in zip(one.coefs_ + one.intercepts_, two.coefs_ + two.intercepts_):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-13)
