@@ -320,7 +320,7 @@ class Network:
         n_slices = data.slices_for(self.units, batch_size)
         n_threads = _threads.threads_for(n_slices)
         # The unit split updates each part as soon as its gradient is known: no
-        # global norm to clip by, and no room for pre-activations.
+        # global norm to clip by, no room for pre-activations, no lazy rows.
         if matmul_precision == "bfloat16" and self.dtype != np.float32:
             raise ValueError('matmul_precision="bfloat16" needs float32 data, got '
                              f"{self.dtype}")
@@ -328,6 +328,7 @@ class Network:
         # The unit split has no bfloat16 products (row slices do them).
         split_units = (_threads.splits_units(self.units, batch_size, n_slices)
                        and not optimizer.max_grad_norm
+                       and not (optimizer.lazy_sparse and data.sparse)
                        and not self.keeps_preactivations() and matmul_path == -1)
         if split_units:
             size = _kernels.unit_split_workspace_size(self.units, batch_size, n_slices,
@@ -421,7 +422,10 @@ class Optimizer:
     sum of squares in ``state_1``. Like adam they have no invscaling / adaptive
     schedule (scikit-learn's adam has none).
     ``max_grad_norm`` (None: off) clips each batch's whole gradient to that L2 norm,
-    as ``torch.nn.utils.clip_grad_norm_``.
+    as ``torch.nn.utils.clip_grad_norm_``. ``lazy_sparse`` (sparse X only) steps
+    just the first layer's rows of the features stored in each batch, as
+    ``torch.optim.SparseAdam`` does (an approximation of the dense step whenever
+    the L2 penalty or the state of the other rows would move them).
     All: "cosine" gives epoch e (from 0) ``lr_init * (1 + cos(pi e / max_iter)) / 2``
     (torch's CosineAnnealingLR(T_max=max_iter) stepped once per epoch), and
     ``warmup_epochs`` = W > 0 multiplies epoch e's rate by min(1, (e + 1) / W).
@@ -431,11 +435,12 @@ class Optimizer:
     # Defaults for optimizers pickled before these options existed.
     weight_decay = 0.0
     max_grad_norm = None
+    lazy_sparse = False
 
     def __init__(self, solver, n_params, dtype, learning_rate_init, schedule="constant",
                  momentum=0.9, nesterov=True, power_t=0.5, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, max_iter=None, warmup_epochs=0, weight_decay=0.0,
-                 max_grad_norm=None):
+                 max_grad_norm=None, lazy_sparse=False):
         self.solver = solver
         self.learning_rate_init = float(learning_rate_init)
         self.schedule = schedule
@@ -449,6 +454,7 @@ class Optimizer:
         self.warmup_epochs = int(warmup_epochs)
         self.weight_decay = float(weight_decay)
         self.max_grad_norm = None if max_grad_norm is None else float(max_grad_norm)
+        self.lazy_sparse = bool(lazy_sparse)
         self.epoch = 0
         self.step = 0
         self.learning_rate = self._scheduled_rate(0, self.learning_rate_init)
@@ -488,6 +494,7 @@ class Optimizer:
             "step": int(self.step),
             "weight_decay": self.weight_decay,
             "max_grad_norm": self.max_grad_norm or 0.0,
+            "lazy_sparse": self.lazy_sparse,
         }
 
     def iteration_ends(self, time_step, *_):

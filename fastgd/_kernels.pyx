@@ -20,6 +20,7 @@ from cython cimport floating
 from libc.math cimport log, sqrt, sqrtf, fabs
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uint16_t
+from libc.stdlib cimport calloc, malloc, free
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
 
 cdef extern from *:
@@ -175,6 +176,7 @@ ctypedef struct Optimizer:
     long long step        # the adaptive solvers' time step t before the epoch
     double weight_decay   # adamw: coefs *= 1 - learning_rate x weight_decay per step
     double max_grad_norm  # > 0: clip the whole gradient to this L2 norm (0: never)
+    bint lazy_sparse      # sparse X: step only the W1 rows of the batch's features
 
 
 # ---------------------------------------------------------------------------
@@ -1059,7 +1061,7 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
             _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
                              rows, row_start, n_rows, params, lay.units[1],
                              _acts(lay, work, 1))
-        elif _narrow_linear(lay):
+        elif bf == NULL and _narrow_linear(lay):   # (bfloat16 asked: its products)
             _rows_times_narrow(inp, n_rows, lay.units[0], lay.units[1], params,
                                _acts(lay, work, 1))
         else:
@@ -1117,7 +1119,7 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
             _csr_transpose_times_dense(<const floating *> csr.x_data, csr.x_indices,
                                        csr.x_indptr, rows, row_start, n_rows,
                                        _deltas(lay, work, 1), width, grads)
-        elif _narrow_linear(lay):
+        elif bf == NULL and _narrow_linear(lay):
             _rows_transpose_times_narrow(inp, n_rows, lay.units[0], width,
                                          _deltas(lay, work, 1), accumulate, grads,
                                          grads + lay.intercept_offset[0])
@@ -1391,26 +1393,19 @@ cdef inline PenaltySums _square_and_abs_sums(const floating *w,
     return sums
 
 
-cdef PenaltySums _update_range(const Kernel *k, floating *params, const floating *grads,
-                              floating *state_1, floating *state_2, Py_ssize_t lo,
-                              Py_ssize_t hi, double weight_sum,
-                              const StepSize *size) noexcept nogil:
-    """One optimizer step over params[lo:hi], then the L1 proximal step.
-
-    The coef gradient is (raw + a w) / weight_sum with a = alpha when the penalty is
-    per batch (scikit-learn's MLP: _compute_loss_grad) and a = alpha x weight_sum
-    when it is per sample (linear models); intercepts get a = 0 and no L1, and stay
-    untouched without fit_intercept. Clipping (size.grad_scale < 1) scales that
-    gradient: it divides by weight_sum / grad_scale. The coef and intercept parts of
-    the range are separate passes so the inner loops are branch-free and vectorise.
-    Returns the penalty sums of the coefs in the range, after the step.
-    """
+cdef PenaltySums _coef_step(const Kernel *k, floating *w, const floating *raw,
+                            floating *state_1, floating *state_2, Py_ssize_t n,
+                            double weight_sum, const StepSize *size) noexcept nogil:
+    """One optimizer step over n coefficients w (raw gradient ``raw``, optimizer state
+    ``state_1`` / ``state_2`` at the same positions; state_2 is the 1-element
+    stand-in but for adam(w)), then the L1 proximal step. The coef gradient is
+    (raw + a w) / weight_sum with a = alpha when the penalty is per batch
+    (scikit-learn's MLP: _compute_loss_grad) and a = alpha x weight_sum when it is
+    per sample (linear models). Clipping (size.grad_scale < 1) scales that
+    gradient: it divides by weight_sum / grad_scale. Returns the penalty sums of
+    the n coefs after the step."""
     cdef const Model *model = &k.model
     cdef const Optimizer *opt = &k.opt
-    cdef PenaltySums sums
-    cdef Py_ssize_t nc = k.lay.n_coefs
-    cdef Py_ssize_t c_lo = lo, c_hi = min(hi, nc)      # coef part of the range
-    cdef Py_ssize_t i_lo = max(lo, nc), i_hi = hi      # intercept part
     cdef double a = model.alpha if model.penalty_per_batch else model.alpha * weight_sum
     cdef double l1 = model.l1 / weight_sum if model.penalty_per_batch else model.l1
     cdef double divisor = weight_sum if size.grad_scale == 1 else (
@@ -1426,25 +1421,154 @@ cdef PenaltySums _update_range(const Kernel *k, floating *params, const floating
         step = opt.learning_rate / (1 - opt.momentum) if opt.momentum < 1 else (
             opt.learning_rate)
     elif two_moments:
-        moment = state_2 + c_lo
+        moment = state_2
     else:
-        moment = state_1 + c_lo
+        moment = state_1
+    _solver_range(opt, size, w, raw, state_1, state_2, n, a, divisor, True)
+    if l1 > 0:
+        _soft_threshold(w, moment, n, l1, step, size.epsilon)
+    return _square_and_abs_sums(w, n)
+
+
+cdef PenaltySums _update_range(const Kernel *k, floating *params, const floating *grads,
+                              floating *state_1, floating *state_2, Py_ssize_t lo,
+                              Py_ssize_t hi, double weight_sum,
+                              const StepSize *size) noexcept nogil:
+    """One optimizer step over params[lo:hi]: _coef_step on its coefs, the plain
+    step (a = 0, no L1) on its intercepts, which stay untouched without
+    fit_intercept. The coef and intercept parts of the range are separate passes so
+    the inner loops are branch-free and vectorise.
+    Returns the penalty sums of the coefs in the range, after the step.
+    """
+    cdef Py_ssize_t nc = k.lay.n_coefs
+    cdef Py_ssize_t c_lo = lo, c_hi = min(hi, nc)      # coef part of the range
+    cdef Py_ssize_t i_lo = max(lo, nc), i_hi = hi      # intercept part
+    cdef double divisor = weight_sum if size.grad_scale == 1 else (
+        weight_sum / size.grad_scale)
+    cdef bint two_moments = _uses_second_moment(&k.opt)
+    cdef PenaltySums sums
     sums.sumsq = 0.0
     sums.sumabs = 0.0
     if c_hi > c_lo:
-        _solver_range(opt, size, params + c_lo, grads + c_lo, state_1 + c_lo,
-                      state_2 + c_lo if two_moments else state_2, c_hi - c_lo, a,
-                      divisor, True)
-    if model.fit_intercept and i_hi > i_lo:
-        _solver_range(opt, size, params + i_lo, grads + i_lo, state_1 + i_lo,
+        sums = _coef_step(k, params + c_lo, grads + c_lo, state_1 + c_lo,
+                          state_2 + c_lo if two_moments else state_2, c_hi - c_lo,
+                          weight_sum, size)
+    if k.model.fit_intercept and i_hi > i_lo:
+        _solver_range(&k.opt, size, params + i_lo, grads + i_lo, state_1 + i_lo,
                       state_2 + i_lo if two_moments else state_2, i_hi - i_lo, 0.0,
                       divisor, False)
-    if c_hi > c_lo:
-        if l1 > 0:
-            _soft_threshold(params + c_lo, moment, c_hi - c_lo, l1, step,
-                            size.epsilon)
-        sums = _square_and_abs_sums(params + c_lo, c_hi - c_lo)
     return sums
+
+
+cdef enum:
+    # W1 rows gathered per lazy step (_lazy_first_layer_step): bounded scratch.
+    _LAZY_CHUNK = 256
+
+
+cdef void _lazy_chunk_step(const Kernel *k, floating *params, const floating *grads,
+                           floating *state_1, floating *state_2,
+                           const Py_ssize_t *features, Py_ssize_t n,
+                           floating *scratch, double weight_sum, const StepSize *size,
+                           PenaltySums *change) noexcept nogil:
+    """_coef_step over the W1 rows of n distinct features: gathered into scratch
+    (4 x _LAZY_CHUNK rows), stepped as one vector, scattered back. The step is
+    element-wise, so each value is what the dense step computes from the same
+    inputs. ``change`` += the rows' penalty sums after minus before."""
+    cdef Py_ssize_t width = k.lay.units[1], cap = _LAZY_CHUNK * width
+    cdef Py_ssize_t i, at, size_n = n * width
+    cdef bint two_moments = _uses_second_moment(&k.opt)
+    cdef floating *w = scratch
+    cdef floating *g = scratch + cap
+    cdef floating *s1 = scratch + 2 * cap
+    cdef floating *s2 = scratch + 3 * cap
+    cdef PenaltySums before, after
+    if width == 1:
+        # Plain loads and stores (binary and single-target models): the loops below
+        # become one memmove call per row and value.
+        for i in range(n):
+            at = features[i]
+            w[i] = params[at]
+            g[i] = grads[at]
+            s1[i] = state_1[at]
+            if two_moments:
+                s2[i] = state_2[at]
+    else:
+        for i in range(n):
+            at = features[i] * width
+            memcpy(w + i * width, params + at, width * sizeof(floating))
+            memcpy(g + i * width, grads + at, width * sizeof(floating))
+            memcpy(s1 + i * width, state_1 + at, width * sizeof(floating))
+            if two_moments:
+                memcpy(s2 + i * width, state_2 + at, width * sizeof(floating))
+    before = _square_and_abs_sums(w, size_n)
+    after = _coef_step(k, w, g, s1, s2 if two_moments else state_2, size_n,
+                       weight_sum, size)
+    if width == 1:
+        for i in range(n):
+            at = features[i]
+            params[at] = w[i]
+            state_1[at] = s1[i]
+            if two_moments:
+                state_2[at] = s2[i]
+    else:
+        for i in range(n):
+            at = features[i] * width
+            memcpy(params + at, w + i * width, width * sizeof(floating))
+            memcpy(state_1 + at, s1 + i * width, width * sizeof(floating))
+            if two_moments:
+                memcpy(state_2 + at, s2 + i * width, width * sizeof(floating))
+    change.sumsq += after.sumsq - before.sumsq
+    change.sumabs += after.sumabs - before.sumabs
+
+
+cdef extern from *:
+    int _count_trailing_zeros "__builtin_ctzll"(unsigned long long x) nogil
+
+
+cdef PenaltySums _lazy_first_layer_step(const Kernel *k, floating *params,
+                                        const floating *grads, floating *state_1,
+                                        floating *state_2, Py_ssize_t start,
+                                        Py_ssize_t stop, unsigned long long *present,
+                                        Py_ssize_t *features, floating *scratch,
+                                        double weight_sum,
+                                        const StepSize *size) noexcept nogil:
+    """lazy_sparse: the optimizer step of the first layer's rows of the features
+    stored in the batch k.order[start:stop] only (torch.optim.SparseAdam's rule,
+    for every solver): their L2 term included, the other rows, their moments and
+    their L2 term left as they are. The features are marked in the bitmap
+    ``present`` (all zero on entry and again on return) and stepped in increasing
+    order, so the rows are read front to back (a feature's rows at random cost a
+    cache miss each). Returns the change of the W1 penalty sums."""
+    cdef const Py_ssize_t *indptr = k.data.x_indptr
+    cdef const Py_ssize_t *indices = k.data.x_indices
+    cdef Py_ssize_t i, r, p, f, word, n = 0
+    cdef Py_ssize_t n_words = _ceil_div(k.lay.units[0], 64)
+    cdef unsigned long long bits
+    cdef PenaltySums change
+    change.sumsq = 0.0
+    change.sumabs = 0.0
+    for i in range(start, stop):
+        r = k.order[i]
+        for p in range(indptr[r], indptr[r + 1]):
+            f = indices[p]
+            present[f >> 6] |= (<unsigned long long> 1) << (f & 63)
+    for word in range(n_words):
+        bits = present[word]
+        if bits == 0:
+            continue
+        present[word] = 0
+        while bits != 0:
+            features[n] = word * 64 + _count_trailing_zeros(bits)
+            n += 1
+            bits &= bits - 1
+            if n == _LAZY_CHUNK:
+                _lazy_chunk_step(k, params, grads, state_1, state_2, features, n,
+                                 scratch, weight_sum, size, &change)
+                n = 0
+    if n > 0:
+        _lazy_chunk_step(k, params, grads, state_1, state_2, features, n, scratch,
+                         weight_sum, size, &change)
+    return change
 
 
 cdef inline PenaltySums _sums_of(double sumsq, double sumabs) noexcept nogil:
@@ -2050,6 +2174,12 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef Py_ssize_t sum_from = 0
     cdef bint by_rows = False, dense_clear = False
     cdef bint interrupted = False
+    # lazy_sparse (sparse X only): a batch's features (_lazy_first_layer_step)
+    cdef bint lazy = opt.lazy_sparse and model.sparse
+    cdef unsigned long long *present = NULL
+    cdef Py_ssize_t *features = NULL
+    cdef floating *scratch = NULL
+    cdef PenaltySums w1_sums, rest
     if step_out.shape[0] != 1:
         raise ValueError("step_out must hold one value")
     if not 1 <= batch_size <= n_samples:
@@ -2083,6 +2213,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
         bf_buf = np.empty(_bf16_layout(&k.bf16, &k.lay, bf_offsets, model.sparse,
                                        n_slices), dtype=np.uint16)
         k.bf16.buf = &bf_buf[0]
+    if lazy and (split_units or clipping):
+        raise ValueError("lazy_sparse does not split units or clip gradients")
     if split_units:
         if k.lay.n_layers != 2 or n_slices < 2 or units[1] < n_slices:
             raise ValueError("split_units needs one hidden layer of >= n_slices units")
@@ -2103,6 +2235,16 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     if work.shape[0] < workspace_size(units, capacity, n_slices, model.sparse):
         raise ValueError("work is too small")
     cdef floating *extra_grads = &work[0] + n_slices * k.thread_work
+    if lazy:
+        present = <unsigned long long *> calloc(_ceil_div(units[0], 64),
+                                                 sizeof(unsigned long long))
+        features = <Py_ssize_t *> malloc(_LAZY_CHUNK * sizeof(Py_ssize_t))
+        scratch = <floating *> malloc(4 * _LAZY_CHUNK * units[1] * sizeof(floating))
+        if present == NULL or features == NULL or scratch == NULL:
+            free(present)
+            free(features)
+            free(scratch)
+            raise MemoryError()
 
     with nogil:
         if model.sparse:
@@ -2112,6 +2254,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             for t in range(n_slices - 1):
                 memset(extra_grads + t * n_params, 0, n_first * sizeof(floating))
         sums = _coef_sums(&k.lay, &params[0])
+        if lazy:
+            w1_sums = _square_and_abs_sums(&params[0], n_first)
         start = 0
         while start < n_samples:
             stop = min(start + batch_size, n_samples)
@@ -2124,6 +2268,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             if model.sparse:
                 by_rows = _clear_by_rows(k.data.x_indptr, k.order, start, stop,
                                          units[1], n_first, sizeof(floating))
+                by_rows = by_rows or lazy   # lazy steps W1 by rows: keep it zero
                 dense_clear = not by_rows
                 sum_from = n_first if by_rows else 0
             if n_active == 1:
@@ -2182,7 +2327,22 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                     for t in range(n_slices):
                         sq_norm = sq_norm + part_norm[t]
                 size.grad_scale = _clip_factor(opt.max_grad_norm, sq_norm)
-            if n_active == 1:
+            if lazy:
+                # The W1 rows of the batch's features, then the rest densely (its
+                # private gradients are not summed yet: sum_from = n_first).
+                if n_active > 1:
+                    _sum_gradients(&grads[0], extra_grads, n_params, n_active - 1,
+                                   n_first, n_params)
+                rest = _lazy_first_layer_step(
+                    &k, &params[0], &grads[0], &state_1[0], &state_2[0], start, stop,
+                    present, features, scratch, weight_sum, &size)
+                w1_sums.sumsq = w1_sums.sumsq + rest.sumsq
+                w1_sums.sumabs = w1_sums.sumabs + rest.sumabs
+                rest = _update_range(&k, &params[0], &grads[0], &state_1[0],
+                                     &state_2[0], n_first, n_params, weight_sum, &size)
+                sums.sumsq = w1_sums.sumsq + rest.sumsq
+                sums.sumabs = w1_sums.sumabs + rest.sumabs
+            elif n_active == 1:
                 sums = _update_range(&k, &params[0], &grads[0], &state_1[0],
                                      &state_2[0], 0, n_params, weight_sum, &size)
                 if dense_clear:
@@ -2202,7 +2362,7 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             if by_rows:
                 _clear_csr_rows(k.data.x_indices, k.data.x_indptr, k.order, start,
                                 n_rows, units[1], &grads[0])
-            if n_active > 1:
+            if n_active > 1 and not lazy:
                 sums.sumsq = 0.0
                 sums.sumabs = 0.0
                 for t in range(n_slices):
@@ -2216,6 +2376,9 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                     interrupted = _check_signals_keep_error() < 0
                 if interrupted:
                     break
+    free(present)
+    free(features)
+    free(scratch)
     step_out[0] = step
     if interrupted:
         _raise_pending()

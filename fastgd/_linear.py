@@ -574,6 +574,7 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
         weight_decay=0.0,
         max_grad_norm=None,
         matmul_precision="highest",
+        lazy_sparse_updates=False,
     ):
         self.penalty = penalty
         self.C = C
@@ -593,7 +594,7 @@ class LogisticRegression(CallbackSupportMixin, LinearClassifierMixin, SparseCoef
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
-            weight_decay, max_grad_norm, matmul_precision,
+            weight_decay, max_grad_norm, matmul_precision, lazy_sparse_updates,
         )
 
     # -- parameters ----------------------------------------------------------------
@@ -1391,6 +1392,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
         weight_decay=0.0,
         max_grad_norm=None,
         matmul_precision="highest",
+        lazy_sparse_updates=False,
     ):
         self.fit_intercept = fit_intercept
         self.copy_X = copy_X
@@ -1408,7 +1410,7 @@ class LinearRegression(CallbackSupportMixin, MultiOutputMixin, RegressorMixin,
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
-            weight_decay, max_grad_norm, matmul_precision,
+            weight_decay, max_grad_norm, matmul_precision, lazy_sparse_updates,
         )
 
     def _check_solver_options(self):

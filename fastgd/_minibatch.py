@@ -73,13 +73,15 @@ MINIBATCH_CONSTRAINTS = {
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     "matmul_precision": [StrOptions({"highest", "bfloat16"})],
+    "lazy_sparse_updates": ["boolean"],
 }
 
 # Training controls scikit-learn does not have, keyword-only after its parameters in
 # every estimator; their defaults keep scikit-learn's behaviour and numbers.
 EXTRA_PARAMETERS = {"early_stopping_metric": "score", "max_time": None,
                     "warmup_epochs": 0, "weight_decay": 0.0, "max_grad_norm": None,
-                    "matmul_precision": "highest"}
+                    "matmul_precision": "highest",
+                    "lazy_sparse_updates": False}
 
 EXTRA_PARAMETERS_DOC = """
     early_stopping_metric : {'score', 'loss'}, default='score'
@@ -114,6 +116,15 @@ EXTRA_PARAMETERS_DOC = """
         which); on a CPU with neither the products stay float32, with a
         warning. A sparse X's first layer, ``predict`` and the loss of early
         stopping's validation set compute in float32.
+    lazy_sparse_updates : bool, default=False
+        Sparse X with a mini-batch solver: each step updates only the first
+        layer's weight rows (and their optimizer state) of the features stored in
+        the batch, as ``torch.optim.SparseAdam`` does, so a step costs the batch's
+        nonzeros instead of every feature. This is an approximation, opt-in: the
+        exact (default) step also moves the other rows, by their L2 term and their
+        moments. Rows of absent features keep their weights and state until a
+        batch holds them; their L2 term applies only then. Dense X: no effect.
+        Not with ``max_grad_norm``.
 """
 
 
@@ -524,6 +535,14 @@ def check_training_options(est):
         raise ValueError(
             f"matmul_precision={est.matmul_precision!r} applies to the mini-batch "
             f"epochs; solver={solver!r} has none: use one of {_STOCHASTIC_NAMES}.")
+    if est.lazy_sparse_updates and not mini_batch:
+        raise ValueError(
+            f"lazy_sparse_updates=True changes the mini-batch step; solver={solver!r} "
+            f"has none: use one of {_STOCHASTIC_NAMES}.")
+    if est.lazy_sparse_updates and est.max_grad_norm is not None:
+        raise ValueError(
+            "lazy_sparse_updates=True steps only the rows a batch holds, while "
+            "max_grad_norm clips the whole gradient: use one of them.")
     if getattr(est, "dropout", 0.0) > 0 and not mini_batch:
         raise ValueError(
             f"dropout > 0 needs a mini-batch solver ({_STOCHASTIC_NAMES}): with "
@@ -540,6 +559,7 @@ def make_optimizer(est, n_params, dtype):
         beta_1=est.beta_1, beta_2=est.beta_2, epsilon=est.epsilon,
         max_iter=est.max_iter, warmup_epochs=est.warmup_epochs,
         weight_decay=est.weight_decay, max_grad_norm=est.max_grad_norm,
+        lazy_sparse=est.lazy_sparse_updates,
     )
 
 
@@ -793,7 +813,8 @@ class MiniBatchMixin(DocLinkMixin):
                               early_stopping, validation_fraction, beta_1, beta_2,
                               epsilon, n_iter_no_change, early_stopping_metric,
                               max_time, warmup_epochs, weight_decay=0.0,
-                              max_grad_norm=None, matmul_precision="highest"):
+                              max_grad_norm=None, matmul_precision="highest",
+                              lazy_sparse_updates=False):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
@@ -813,6 +834,7 @@ class MiniBatchMixin(DocLinkMixin):
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
         self.matmul_precision = matmul_precision
+        self.lazy_sparse_updates = lazy_sparse_updates
 
     def _check_partial_fit_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:

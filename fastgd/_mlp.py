@@ -75,7 +75,8 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
         verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun,
         early_stopping_metric="score", max_time=None, warmup_epochs=0,
-        weight_decay=0.0, max_grad_norm=None, matmul_precision="highest", dropout=0.0,
+        weight_decay=0.0, max_grad_norm=None, matmul_precision="highest",
+        lazy_sparse_updates=False, dropout=0.0,
     ):
         self.activation = activation
         self.solver = solver
@@ -93,7 +94,7 @@ class BaseMultilayerPerceptron(CallbackSupportMixin, MiniBatchMixin, BaseEstimat
             batch_size, learning_rate, learning_rate_init, power_t, shuffle, momentum,
             nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2,
             epsilon, n_iter_no_change, early_stopping_metric, max_time, warmup_epochs,
-            weight_decay, max_grad_norm, matmul_precision,
+            weight_decay, max_grad_norm, matmul_precision, lazy_sparse_updates,
         )
 
     # -- network plumbing --------------------------------------------------------
@@ -692,6 +693,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         weight_decay=0.0,
         max_grad_norm=None,
         matmul_precision="highest",
+        lazy_sparse_updates=False,
         dropout=0.0,
         class_weight=None,
     ):
@@ -709,7 +711,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             early_stopping_metric=early_stopping_metric, max_time=max_time,
             warmup_epochs=warmup_epochs, weight_decay=weight_decay,
             max_grad_norm=max_grad_norm, matmul_precision=matmul_precision,
-            dropout=dropout,
+            dropout=dropout, lazy_sparse_updates=lazy_sparse_updates,
         )
 
     _parameter_constraints: dict = {
@@ -1005,6 +1007,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         weight_decay=0.0,
         max_grad_norm=None,
         matmul_precision="highest",
+        lazy_sparse_updates=False,
         dropout=0.0,
     ):
         super().__init__(
@@ -1020,7 +1023,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             early_stopping_metric=early_stopping_metric, max_time=max_time,
             warmup_epochs=warmup_epochs, weight_decay=weight_decay,
             max_grad_norm=max_grad_norm, matmul_precision=matmul_precision,
-            dropout=dropout,
+            dropout=dropout, lazy_sparse_updates=lazy_sparse_updates,
         )
 
     def predict(self, X):
