@@ -1108,39 +1108,23 @@ default=None
         """
         check_is_fitted(self)
         if len(self.classes_) <= 2:
-            p = scipy.special.expit(self._logits(X))
-            return np.hstack([1 - p, p])
-        return self._logits(X, "softmax")
+            # scikit-learn's own numpy path: one product with a column of coef_ is
+            # memory-bound, and numpy's is as fast as ours (bench_small.py)
+            return super()._predict_proba_lr(X)
+        return self._softmax_scores(X)
 
-    def decision_function(self, X):
-        """The logits ``X @ coef_.T + intercept_``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The data to predict.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            The second class's logit for two classes, else one logit per class.
+    def _softmax_scores(self, X):
+        """softmax(X @ coef_.T + intercept_) by the compiled forward pass, the softmax
+        fused into it: threads, and no temporary of the logits' size. X is checked
+        for NaN and infinity by the kernels' scan (check_finite), as in fit.
+        (decision_function stays scikit-learn's X @ coef_.T: as fast, measured.)
         """
-        scores = self._logits(X)
-        return scores.ravel() if scores.shape[1] == 1 else scores
-
-    def _logits(self, X, output_activation="identity"):
-        """``X @ coef_.T + intercept_`` (n_samples x rows of coef_), or its softmax
-        (fused into the pass), by the compiled forward pass: threads, and no
-        temporary of X's size. X is checked for NaN and infinity by the kernels'
-        scan (check_finite), as in fit.
-        """
-        check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", reset=False,
                           ensure_all_finite=False)
         # scikit-learn's X @ coef_.T: float32 only when both are float32.
         dtype = np.result_type(X.dtype, self.coef_.dtype, np.float32)
         dtype = np.float32 if dtype == np.float32 else np.float64
-        network = _network_from(self.coef_, self.intercept_, dtype, output_activation)
+        network = _network_from(self.coef_, self.intercept_, dtype, "softmax")
         check_finite(X, self)
         return network.predict(KernelData(X, dtype))
 

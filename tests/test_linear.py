@@ -490,9 +490,9 @@ def test_linear_regression_divergence_is_an_error():
 
 @pytest.mark.parametrize("n_classes", [2, 4])
 @pytest.mark.parametrize("fit_dtype", [np.float64, np.float32])
-def test_logistic_predictions_through_the_engine_equal_scikit_learn(n_classes, fit_dtype):
-    """decision_function / predict_proba / predict run the compiled forward pass:
-    equal to scikit-learn's numpy expressions on the same coefficients, in its
+def test_logistic_predictions_equal_scikit_learn(n_classes, fit_dtype):
+    """Multiclass predict_proba runs the compiled forward pass (softmax fused), the
+    rest scikit-learn's numpy path: equal to scikit-learn's numpy expressions on the same coefficients, in its
     dtypes, for dense (C, F, float32, int) and CSR X; NaN and inf in X raise its
     error."""
     rng = np.random.RandomState(0)
