@@ -3,6 +3,7 @@
 import importlib
 import os
 
+import numpy as np
 import pytest
 
 
@@ -109,3 +110,14 @@ def local_scheduler(monkeypatch):
     local SGD)."""
     fdask = pytest.importorskip("fastgd.dask")
     monkeypatch.setattr(fdask, "_current_client", lambda client: None)
+
+
+def glorot(units, random_state):
+    """scikit-learn's (and fastgd's) initial weights for a tanh network."""
+    rs = np.random.RandomState(random_state)
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(units[:-1], units[1:]):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
+        intercepts.append(rs.uniform(-bound, bound, fan_out))
+    return coefs, intercepts

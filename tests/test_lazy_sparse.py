@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastgd
+from conftest import glorot
 
 torch = pytest.importorskip("torch")
 
@@ -29,17 +30,6 @@ def _data(seed=0):
     return X, y
 
 
-def _glorot(units, random_state):
-    """scikit-learn's (and fastgd's) initial weights for a tanh network."""
-    rs = np.random.RandomState(random_state)
-    coefs, intercepts = [], []
-    for fan_in, fan_out in zip(units[:-1], units[1:]):
-        bound = np.sqrt(6.0 / (fan_in + fan_out))
-        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
-        intercepts.append(rs.uniform(-bound, bound, fan_out))
-    return coefs, intercepts
-
-
 def _rows_gradient(grad, rows):
     """The dense gradient ``grad`` kept on ``rows`` only, as a sparse tensor."""
     index = torch.as_tensor(rows, dtype=torch.int64).reshape(1, -1)
@@ -51,7 +41,7 @@ def _torch_lazy_run(X, y, solver, n_epochs, lr, alpha):
     """scikit-learn's MLPRegressor objective per batch (half mean squared error plus
     alpha / 2 ||W||^2 / batch rows); W1's gradient is kept on the rows of the
     batch's stored features, the other parameters' on all their rows."""
-    coefs, intercepts = _glorot([D, H, 1], 0)
+    coefs, intercepts = glorot([D, H, 1], 0)
     params = [torch.tensor(a, requires_grad=True) for a in coefs + intercepts]
     if solver == "adam":
         opt = torch.optim.SparseAdam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8)

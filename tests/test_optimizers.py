@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import fastgd
+from conftest import glorot
 
 torch = pytest.importorskip("torch")
 
@@ -18,17 +19,6 @@ def _data(seed=0):
     X = rng.normal(size=(N, D))
     y = X @ rng.normal(size=D) + 0.3 * np.tanh(X[:, 0] * X[:, 1]) + 0.1 * rng.normal(size=N)
     return X, y
-
-
-def _glorot(units, random_state):
-    """scikit-learn's (and fastgd's) initial weights for a tanh network."""
-    rs = np.random.RandomState(random_state)
-    coefs, intercepts = [], []
-    for fan_in, fan_out in zip(units[:-1], units[1:]):
-        bound = np.sqrt(6.0 / (fan_in + fan_out))
-        coefs.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
-        intercepts.append(rs.uniform(-bound, bound, fan_out))
-    return coefs, intercepts
 
 
 def _torch_optimizer(solver, coefs, intercepts, lr, weight_decay=0.0, beta_2=0.999,
@@ -51,7 +41,7 @@ def _torch_mlp_run(X, y, solver, batch_size, n_epochs, lr, alpha, max_grad_norm=
                    activation=torch.tanh, rates=None, hidden=H, **opt_params):
     """scikit-learn's MLPRegressor objective per batch (half mean squared error plus
     alpha / 2 ||W||^2 / batch rows) trained by torch; the weights after every epoch."""
-    coefs, intercepts = _glorot([X.shape[1], hidden, 1], 0)
+    coefs, intercepts = glorot([X.shape[1], hidden, 1], 0)
     W = [torch.tensor(c, requires_grad=True) for c in coefs]
     b = [torch.tensor(c, requires_grad=True) for c in intercepts]
     opt = _torch_optimizer(solver, W, b, lr, **opt_params)
