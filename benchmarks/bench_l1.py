@@ -1,4 +1,5 @@
-"""L1 / elastic-net LogisticRegression: fastgd (OWL-QN) against scikit-learn's saga.
+"""L1 / elastic-net LogisticRegression: fastgd (proximal Newton on small dense data,
+else OWL-QN) against scikit-learn's saga.
 
 Run as a script: ``python benchmarks/bench_l1.py [--rounds 3] [--skip-slow]``;
 ``--wide`` runs only the wide sparse case of issue 10 (10,000 x 100,000 CSR, 100
@@ -52,6 +53,18 @@ def wide_sparse(n=10000, d=100000, nnz=100, seed=0):
     return X, (rng.rand(n) < p).astype(int)
 
 
+def narrow_sparse(n=20000, d=50, density=0.2, seed=0):
+    """Narrow CSR data (the proximal Newton regime): density of nonzeros uniform,
+    binary labels from a sparse true model."""
+    rng = np.random.RandomState(seed)
+    X = sp.random(n, d, density=density, format="csr", random_state=rng,
+                  data_rvs=rng.standard_normal)
+    w = np.zeros(d)
+    w[:10] = rng.randn(10) * 2
+    p = 1 / (1 + np.exp(-(X @ w)))
+    return X, (rng.rand(n) < p).astype(int)
+
+
 def objective(est, X, y, C, l1_ratio):
     """scikit-learn's objective / (C n): mean log loss + penalties."""
     P = est.predict_proba(X)
@@ -68,7 +81,8 @@ def cases(skip_slow, wide=False):
     std = StandardScaler().fit_transform
     out = [("breast_cancer l1", std(bc[0]), bc[1], 0.5, 1.0),
            ("breast_cancer en0.5", std(bc[0]), bc[1], 0.5, 0.5),
-           ("wine (3 cl) l1", std(wine[0]), wine[1], 0.5, 1.0)]
+           ("wine (3 cl) l1", std(wine[0]), wine[1], 0.5, 1.0),
+           ("narrow CSR 20000x50 (20% nonzero) l1", *narrow_sparse(), 0.1, 1.0)]
     if not skip_slow:
         out.append(("text 5000x20000 l1", *text_like(), 10.0, 1.0))
     if wide:
