@@ -353,13 +353,14 @@ def test_kernels_refuse_what_they_cannot_do(path):
 
 @pytest.mark.parametrize("value,ok", [("amx", "amx" in _build.kernels.BF16_PATH_CODES),
                                       ("nonsense", False), ("plain", True)])
-def test_forcing_a_path_by_environment(value, ok):
+def test_forcing_a_path_by_environment(value, ok, tmp_path):
     """FASTGD_BF16_PATH picks the path at import; a unit the CPU lacks (AMX here)
     fails the import with a clear ImportError."""
     code = "from fastgd import _build; print(_build.matmul_path())"
     env = dict(os.environ, FASTGD_BF16_PATH=value)
+    # cwd away from the repository, whose source folder would shadow the install
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True)
+                         text=True, cwd=tmp_path)
     if ok:
         assert run.returncode == 0 and run.stdout.strip() == value
     else:
