@@ -137,19 +137,20 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
             d, slope = -pg, -float(pg @ pg)
         # orthant of the step: x's signs, or the descent side for zeros
         orthant = np.where(x != 0, np.sign(x), np.sign(-pg))
-        step = 1.0 if S else min(1.0, 1.0 / np.sqrt(-slope))
-        for _ in range(60):  # backtracking (Armijo on F, along the projected arc)
+
+        def on_arc(step):
             xn = x + step * d
             xn[xn * orthant <= 0] = 0.0  # crossing zero lands on zero
-            fn, gn = fun(xn)
-            Fn = fn + float(lam @ np.abs(xn))
-            if np.isfinite(Fn) and Fn <= F + 1e-4 * float(pg @ (xn - x)):
-                break
-            step *= 0.5
-        else:
-            fun(x)  # leave the objective's state at the returned point
+            return xn
+
+        # Armijo on F along the projected arc
+        found = _backtrack(fun, lam, x, on_arc,
+                           lambda step, xn: F + 1e-4 * float(pg @ (xn - x)),
+                           1.0 if S else min(1.0, 1.0 / np.sqrt(-slope)))
+        if found is None:
             subtasks.close()
             return x, it - 1, 2
+        xn, gn, Fn = found
         s, y = xn - x, gn - g
         sy = float(s @ y)
         if sy > 1e-12 * float(y @ y) and sy > 0:  # convex f: keep curvature pairs
@@ -166,6 +167,22 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
             return x, it, status
     subtasks.close()
     return x, max_iter, 1
+
+
+def _backtrack(fun, lam, x, trial, bound, step):
+    """Either solver's backtracking: halve ``step`` until the point ``trial(step)``
+    has a finite F = f + sum(lam |x|) at most ``bound(step, point)``. Returns
+    (point, its gradient, its F), or None after 60 halvings (the objective's state
+    is then set back to x, the point the solver returns)."""
+    for _ in range(60):
+        xn = trial(step)
+        fn, gn = fun(xn)
+        Fn = fn + float(lam @ np.abs(xn))
+        if np.isfinite(Fn) and Fn <= bound(step, xn):
+            return xn, gn, Fn
+        step *= 0.5
+    fun(x)
+    return None
 
 
 def _start(fun, x0, lam):
@@ -299,18 +316,12 @@ def _prox_newton(fun, x0, lam, hessian, *, max_iter, tol, criterion, verbose=Fal
         if not predicted < 0:  # no model decrease left: the working precision
             subtasks.close()
             return x, it - 1, 2
-        step = 1.0
-        for _ in range(60):
-            xn = x + step * delta
-            fn, gn = fun(xn)
-            Fn = fn + float(lam @ np.abs(xn))
-            if np.isfinite(Fn) and Fn <= F + 1e-4 * step * predicted:
-                break
-            step *= 0.5
-        else:
-            fun(x)  # leave the objective's state at the returned point
+        found = _backtrack(fun, lam, x, lambda step: x + step * delta,
+                           lambda step, xn: F + 1e-4 * step * predicted, 1.0)
+        if found is None:
             subtasks.close()
             return x, it - 1, 2
+        xn, gn, Fn = found
         decrease = F - Fn
         x, g, F = xn, gn, Fn
         pg = pseudo_gradient(x, g, lam)
