@@ -100,8 +100,9 @@ _LBFGS_GTOL_FACTOR = 0.1
 # close to the optimum as scikit-learn's solver of that name at the same tol.
 _TOL_FACTORS = {"lbfgs": _LBFGS_GTOL_FACTOR, "newton-cg": 1e-3,
                 "newton-cholesky": 1e-3, "sag": 0.1, "saga": 0.1, "liblinear": 0.1}
-# L1 / elastic net (OWL-QN): the minimum-norm subgradient <= tol x this factor; at
-# the default tol the coefficients land within ~1e-4 of the optimum (0.1 gave 1e-3).
+# L1 / elastic net (OWL-QN, proximal Newton): the minimum-norm subgradient, in the
+# solver's preconditioned coordinates, <= tol x this factor; at the default tol the
+# coefficients land within 3e-4 of the optimum on every bench_l1.py case.
 _L1_TOL_FACTOR = 0.01
 
 _LOGISTIC_SOLVER_CONVERGENCE_MSG = (
@@ -879,15 +880,12 @@ default=None
                                   np.full(x0.size - d * n_out, l1b)])
 
             def kkt(x, pg):
-                # minimum-norm subgradient in model coordinates (W, b)
-                g = pseudo_gradient(objective.coefs.astype(np.float64), objective.gW,
-                                    l1)
-                value = np.abs(g).max(initial=0.0)
-                if self.fit_intercept:
-                    gb = pseudo_gradient(objective.intercepts.astype(np.float64),
-                                         objective.gb, l1b)
-                    value = max(value, np.abs(gb).max(initial=0.0))
-                return value
+                # the minimum-norm subgradient in the solver's coordinates (the
+                # features scaled to unit curvature), where a subgradient of a given
+                # size means about the same distance to the optimum in every
+                # coordinate: in model coordinates, rare (low-variance) features
+                # of wide sparse data stopped 7e-3 from the optimum, 31 zeros wrong
+                return np.abs(pg).max(initial=0.0)
 
             if self.max_iter == 0:
                 objective.set_model(x0)
