@@ -149,6 +149,15 @@ def warn_stopped_by_callback(solver, n_iter):
                   ConvergenceWarning)
 
 
+def _check_classification_targets(y):
+    """scikit-learn's ``check_classification_targets``, skipped for the targets it
+    always accepts: a 1-D array of integers or booleans ('binary' or 'multiclass').
+    Its type_of_target cost ~0.3-0.6 ms a call on iris, a tenth of the whole fit."""
+    if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "biu":
+        return
+    check_classification_targets(y)
+
+
 def _network_from(coef, intercept, dtype, output_activation):
     """A Network [n_features, n_outputs] whose flat buffer holds (coef.T, intercept)."""
     coef = np.atleast_2d(coef.toarray() if sp.issparse(coef) else np.asarray(coef))
@@ -752,7 +761,7 @@ default=None
                              dtype=[np.float64, np.float32],
                              ensure_all_finite=False)
         check_finite(X, self)
-        check_classification_targets(y)
+        _check_classification_targets(y)
         self.classes_ = np.unique(y)
         n_classes = len(self.classes_)
         _check_two_classes(self.classes_)
@@ -1066,7 +1075,7 @@ default=None
                              dtype=[np.float64, np.float32], reset=first,
                              ensure_all_finite=False)
         check_finite(X, self)
-        check_classification_targets(y)
+        _check_classification_targets(y)
         if first:
             self.classes_ = classes
         unknown = np.setdiff1d(np.unique(y), self.classes_)

@@ -50,8 +50,7 @@ def _lbfgs_direction(q, S, Y):
     of S Y^T (R_ij = s_i . y_j, i <= j), D its diagonal and gamma = s.y / y.y of the
     newest pair::
 
-        H q = gamma q + S^T R^-T ((D + gamma Y Y^T) u - gamma Y q) - gamma Y^T u,
-        u = R^-1 S q.
+        H q = gamma r + S^T R^-T (D u - gamma Y r),  u = R^-1 S q,  r = q - Y^T u.
 
     The same H as the two-loop recursion, in a handful of small matrix products
     instead of 4 m vector operations: on small problems each numpy call, not the
@@ -67,18 +66,18 @@ def _lbfgs_direction(q, S, Y):
         if len(S) == 0:
             return -q
     gamma = sy[-1] / float(Y[-1] @ Y[-1])
-    R = np.triu(SY)
     # LAPACK's triangular solve directly: scipy.linalg.solve_triangular's checks
-    # cost more than the solve at these sizes (m <= memory)
-    u = dtrtrs(R, S @ q)[0]
-    rhs = sy * u + gamma * (Y @ (Y.T @ u)) - gamma * (Y @ q)
-    top = dtrtrs(R, rhs, trans=1)[0]
-    return -(gamma * q + S.T @ top - gamma * (Y.T @ u))
+    # cost more than the solve at these sizes (m <= memory). It reads only the
+    # upper triangle of SY, which is R.
+    u = dtrtrs(SY, S @ q)[0]
+    r = q - Y.T @ u
+    top = dtrtrs(SY, sy * u - gamma * (Y @ r), trans=1)[0]
+    return -(gamma * r + S.T @ top)
 
 
 @holding_single_threaded_blas
 def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
-           subtasks=NO_SUBTASKS):
+           subtasks=NO_SUBTASKS, stall_converges=True):
     """Minimise ``fun(x)[0] + sum(lam * |x|)`` by OWL-QN.
 
     Parameters
@@ -103,6 +102,10 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
     subtasks : fastgd._callbacks.Subtasks
         Each iteration is a callback subtask; a callback asking to stop ends the
         run after that iteration.
+    stall_converges : bool
+        Without an L1 term (plain L-BFGS): an iteration that decreases F by no
+        more than rounding ends the run as converged (status 0), as scipy's ftol
+        rule does. False goes on until the line search fails (status 2).
 
     Returns
     -------
@@ -113,6 +116,8 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
         0 converged, 1 max_iter reached, 2 the line search could not decrease F
         (the limit of the working precision), STOPPED_BY_CALLBACK.
     """
+    smooth = not lam.any()  # no L1 term: plain L-BFGS (no orthants)
+    name = "lbfgs" if smooth else "owlqn"
     x, g, F, pg = _start(fun, x0, lam)
     if criterion(x, pg) <= tol:
         return x, 0, 0
@@ -121,27 +126,32 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
     for it in range(1, max_iter + 1):
         # quasi-Newton step on the free coordinates only (those at zero with a
         # zero pseudo-gradient stay put): the pairs' other entries only add noise
-        free = (x != 0) | (pg != 0)
+        free = True if smooth else (x != 0) | (pg != 0)
         if not S:
             d = -pg
-        elif free.all():
+        elif smooth or free.all():
             d = _lbfgs_direction(pg, np.array(S), np.array(Y))
         else:
             d = np.zeros_like(pg)
             d[free] = _lbfgs_direction(pg[free], np.array(S)[:, free],
                                        np.array(Y)[:, free])
-        d[d * pg >= 0] = 0.0  # keep only coordinates that descend along -pg
+        if not smooth:
+            d[d * pg >= 0] = 0.0  # keep only coordinates that descend along -pg
         slope = float(pg @ d)
         if not slope < 0:  # the quasi-Newton direction lost descent: restart
             S, Y = [], []
             d, slope = -pg, -float(pg @ pg)
-        # orthant of the step: x's signs, or the descent side for zeros
-        orthant = np.where(x != 0, np.sign(x), np.sign(-pg))
+        if smooth:
+            def on_arc(step):
+                return x + step * d
+        else:
+            # orthant of the step: x's signs, or the descent side for zeros
+            orthant = np.where(x != 0, np.sign(x), np.sign(-pg))
 
-        def on_arc(step):
-            xn = x + step * d
-            xn[xn * orthant <= 0] = 0.0  # crossing zero lands on zero
-            return xn
+            def on_arc(step):
+                xn = x + step * d
+                xn[xn * orthant <= 0] = 0.0  # crossing zero lands on zero
+                return xn
 
         # Armijo on F along the projected arc
         found = _backtrack(fun, lam, x, on_arc,
@@ -160,9 +170,14 @@ def _owlqn(fun, x0, lam, *, max_iter, tol, criterion, verbose=False, memory=10,
                 del S[0], Y[0]
         decrease = F - Fn
         x, g, F = xn, gn, Fn
-        pg = pseudo_gradient(x, g, lam)
-        status = _iteration_end(fun, x, F, pg, it, "owlqn", criterion, tol, verbose,
-                                subtasks, stalled=_stalled(decrease, F) and not S)
+        pg = g if smooth else pseudo_gradient(x, g, lam)
+        # A smooth F that no longer decreases beyond rounding has converged as far
+        # as the working precision goes (scipy's ftol rule, status 0, no warning);
+        # OWL-QN calls it a stall only when it has no curvature pairs left.
+        stalled = _stalled(decrease, F)
+        status = _iteration_end(fun, x, F, pg, it, name, criterion, tol, verbose,
+                                subtasks, stalled=stalled and not S,
+                                converged=smooth and stall_converges and stalled)
         if status is not None:
             return x, it, status
     subtasks.close()
@@ -198,7 +213,7 @@ def _stalled(decrease, F):
 
 
 def _iteration_end(fun, x, F, pg, it, name, criterion, tol, verbose, subtasks,
-                   stalled):
+                   stalled, converged=False):
     """The end of an accepted iteration of either solver: report it, end its
     callback subtask, and return the status to stop with (STOPPED_BY_CALLBACK, 0
     converged, 2 stalled), or None to go on (the next subtask begins)."""
@@ -208,7 +223,7 @@ def _iteration_end(fun, x, F, pg, it, name, criterion, tol, verbose, subtasks,
     stop = subtasks.end(lambda: _model_params(fun, x))
     if stop:
         return STOPPED_BY_CALLBACK
-    if value <= tol:
+    if value <= tol or converged:
         return 0
     if stalled:
         return 2

@@ -80,6 +80,13 @@ class _Preconditioner:
         self.mean = mean if fit_intercept else np.zeros_like(mean)
         self.n_features = mean.shape[0]
         self.n_outputs = n_outputs
+        # What the per-evaluation maps use: on small problems each numpy call
+        # costs more than its arithmetic, so the column forms are made once and
+        # the centring is skipped when there is none (mean 0: no intercept, or
+        # centred data).
+        self._scale_col = self.scale[:, None]
+        self._mean_col = self.mean[:, None]
+        self._centred = bool(self.mean.any())
 
     def split(self, x):
         d, k = self.n_features, self.n_outputs
@@ -88,8 +95,8 @@ class _Preconditioner:
     def to_model(self, x):
         """(W, b) of the model from the optimiser's x = (V, c)."""
         V, c = self.split(x)
-        W = V / self.scale[:, None]
-        return W, c - self.mean @ W
+        W = V / self._scale_col
+        return W, (c - self.mean @ W) if self._centred else c
 
     def from_model(self, W, b):
         V = np.asarray(W, dtype=np.float64) * self.scale[:, None]
@@ -98,8 +105,15 @@ class _Preconditioner:
 
     def gradient(self, gW, gb):
         """Gradient with respect to x from the gradient with respect to (W, b)."""
-        gV = (gW - self.mean[:, None] * gb[None, :]) / self.scale[:, None]
-        return np.concatenate([gV.ravel(), gb])
+        gx = np.empty(gW.size + gb.size)
+        gV = gx[: gW.size].reshape(gW.shape)
+        if self._centred:
+            np.subtract(gW, self._mean_col * gb, out=gV)
+            np.divide(gV, self._scale_col, out=gV)
+        else:
+            np.divide(gW, self._scale_col, out=gV)
+        gx[gW.size :] = gb
+        return gx
 
 
 class _Objective:
@@ -139,7 +153,7 @@ class _Objective:
     def penalty_value(self):
         if not self.l2:
             return 0.0
-        Wd = self.coefs.astype(np.float64)
+        Wd = np.asarray(self.coefs, dtype=np.float64)  # no copy in float64
         return 0.5 * self.l2 * float(np.vdot(Wd, Wd))
 
     def __call__(self, x):
@@ -148,12 +162,14 @@ class _Objective:
         lf = self.loss_factor
         f_data = self.network.loss_gradient(self.data, self.loss, self.penalty)
         f_data *= lf * self.value_factor
-        grads = self.network.grads.astype(np.float64)
+        # one float64 copy of the engine's gradient (which the next call
+        # overwrites), scaled by the loss factor; gW and gb are views of it
+        grads = np.multiply(self.network.grads, lf, dtype=np.float64)
         d, k = self.coefs.shape
-        gW = grads[: d * k].reshape(d, k) * lf
-        gb = grads[d * k :] * lf
+        gW = grads[: d * k].reshape(d, k)
+        gb = grads[d * k :]
         if self.l2:
-            gW += self.l2 * self.coefs.astype(np.float64)
+            gW += self.l2 * np.asarray(self.coefs, dtype=np.float64)
         self.f_data, self.gW, self.gb = f_data, gW, gb
         return f_data + self.penalty_value(), self.precond.gradient(gW, gb)
 
@@ -161,7 +177,10 @@ class _Objective:
 @holding_single_threaded_blas
 def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
            ftol=None, subtasks=NO_SUBTASKS):
-    """Minimise ``objective`` with scipy's L-BFGS-B.
+    """Minimise ``objective`` by L-BFGS: fastgd's own (``fastgd._proximal._owlqn``
+    without an L1 term), or scipy's L-BFGS-B for the bounds of ``positive``. On
+    small problems scipy's wrapper cost several times the compiled loss_gradient
+    per evaluation (breast_cancer: ~150 us against ~27 us).
 
     ``criterion(x, objective, gx)`` returns a number that stops the run once it is
     <= ``tol`` (checked after every iteration, at the accepted point). The
@@ -172,6 +191,14 @@ def _lbfgs(objective, x0, *, max_iter, tol, criterion, verbose, positive=False,
     search could not improve any more (the limit of the working precision),
     STOPPED_BY_CALLBACK, or the scipy result for other failures.
     """
+    if not positive:
+        from fastgd._proximal import _owlqn  # (which imports this module)
+
+        _, n_iter, status = _owlqn(
+            objective, x0, np.zeros(x0.size), max_iter=max_iter, tol=tol,
+            criterion=lambda x, g: criterion(x, objective, g), verbose=verbose,
+            subtasks=subtasks, stall_converges=ftol != 0)
+        return n_iter, status
     cache = {}
     stopped = []
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn import linear_model as sk
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris
+from sklearn.datasets import load_wine
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
@@ -47,10 +48,10 @@ _DATA = {}
 
 
 def dataset(name):
-    """Standardised breast_cancer and wine, raw digits (cached per session)."""
+    """Standardised breast_cancer, wine and iris, raw digits (cached per session)."""
     if name not in _DATA:
         loader = {"breast_cancer": load_breast_cancer, "wine": load_wine,
-                  "digits": load_digits}[name]
+                  "digits": load_digits, "iris": load_iris}[name]
         X, y = loader(return_X_y=True)
         if name != "digits":
             X = StandardScaler().fit_transform(X)
@@ -99,7 +100,7 @@ CASES = ["plain", "class_weight", "class_weight_dict", "sample_weight"]
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["breast_cancer", "wine", "digits"])
+@pytest.mark.parametrize("name", ["breast_cancer", "wine", "digits", "iris"])
 @pytest.mark.parametrize("case", CASES)
 def test_logistic_default_at_least_as_close_as_sklearn(name, case):
     X, y = dataset(name)
@@ -112,6 +113,26 @@ def test_logistic_default_at_least_as_close_as_sklearn(name, case):
     assert err_ours <= err_sk, (err_ours, err_sk)
     if err_sk <= 1e-3:
         assert err_ours <= 1e-3
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "iris"])
+def test_logistic_lbfgs_float32_and_warm_start(name):
+    # fastgd's own L-BFGS (fastgd._proximal._owlqn without L1): float32 stops at
+    # its precision with no warning, at least as close as scikit-learn's default
+    # (float64) up to float32 rounding; a warm start from the optimum stays there.
+    X, y = dataset(name)
+    optimum, sk_default = reference(name, "plain")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = fastgd.LogisticRegression().fit(X.astype(np.float32), y)
+    assert est.coef_.dtype == np.float32
+    assert rel(params(est), optimum) <= max(rel(sk_default, optimum), 1e-4)
+    warm = fastgd.LogisticRegression(tol=1e-10, max_iter=5000, warm_start=True)
+    warm.fit(X, y)
+    first = params(warm)
+    warm.fit(X, y)
+    assert warm.n_iter_[0] <= 2
+    assert rel(params(warm), first) < 1e-8
 
 
 @pytest.mark.parametrize("name", ["breast_cancer", "wine"])
