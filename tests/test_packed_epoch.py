@@ -76,3 +76,17 @@ def test_packed_epoch_matches_blas_epoch(monkeypatch, packed_switch, dtype, solv
 def test_packed_products_switch(packed_switch):
     assert packed_switch(False) is False
     assert packed_switch(True) is True
+
+
+def test_fastgd_gemm_blas_turns_them_off(tmp_path):
+    """FASTGD_GEMM=blas, read at import, keeps OpenBLAS (run away from the source
+    folder, which would shadow an installed package)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from fastgd._build import kernels; print(kernels.packed_products())"
+    env = dict(os.environ, FASTGD_GEMM="blas")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
