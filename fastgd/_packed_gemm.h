@@ -63,12 +63,16 @@ static inline size_t fgd_packed_kc(size_t k)
         for (size_t j0 = 0; j0 < n; j0 += NR) {                                          \
             size_t w = n - j0 < NR ? n - j0 : NR;                                        \
             type *o = out + j0 * k;                                                      \
-            if (!trans_b) {                                                              \
+            if (!trans_b && w == NR) {   /* two vector copies a row (memcpy was a call) */ \
                 for (size_t p = 0; p < k; p++, o += NR) {                                \
-                    memcpy(o, b + p * ldb + j0, w * sizeof(type));                       \
-                    for (size_t j = w; j < NR; j++)                                      \
-                        o[j] = 0;                                                        \
+                    const type *src = b + p * ldb + j0;                                  \
+                    *(name##_vec *) o = *(const name##_vec *) src;                       \
+                    *(name##_vec *) (o + lanes) = *(const name##_vec *) (src + lanes);   \
                 }                                                                        \
+            } else if (!trans_b) {                                                       \
+                for (size_t p = 0; p < k; p++, o += NR)                                  \
+                    for (size_t j = 0; j < NR; j++)                                      \
+                        o[j] = j < w ? b[p * ldb + j0 + j] : 0;                          \
             } else {                                                                     \
                 for (size_t j = 0; j < NR; j++)                                          \
                     for (size_t p = 0; p < k; p++)                                       \
