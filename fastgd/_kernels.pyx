@@ -97,6 +97,8 @@ cdef int _raise_pending() except -1:
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 from cython.parallel cimport parallel, prange, threadid
 
+import os
+
 import numpy as np
 
 # The registry of activations, losses and solvers: each enum is the one list of
@@ -162,7 +164,7 @@ ctypedef struct Model:
     double dropout        # inverted dropout rate of the hidden layers (training only)
     unsigned long long dropout_seed  # keys the dropout mask (see fgd_dropout_row_*)
     int matmul_path       # train_epoch only: a BF16_PATH_CODES value (bfloat16
-                          # products, see Bf16), or -1: float32 products
+                          # products, see Packed), or -1: float32 products
 
 
 ctypedef struct Optimizer:
@@ -275,82 +277,208 @@ BF16_TEST_CODES = {"plain": FGD_BF16_FLOAT32,
                    **({"amx_emulated": FGD_BF16_AMX_EMULATED} if FGD_BF16_X86 else {})}
 
 
-ctypedef struct Bf16:
-    # train_epoch's bfloat16 state, in one uint16 buffer: per layer l the packed
-    # op(B) panels of the forward product (W_l) and of the input gradient (W_l^T),
-    # packed once per batch (_bf16_pack_weights) and read by every row slice;
-    # then one scratch area per slice for its own packed operands.
-    int path                    # Model.matmul_path (>= 0)
-    uint16_t *buf
-    Py_ssize_t *w_offset        # per layer, into buf: W_l (-1: none, the CSR layer)
+cdef extern from "_packed_gemm.h":
+    int FGD_PACKED_FAST
+    size_t fgd_packed_s_packed_b_size(size_t k, size_t n) noexcept nogil
+    void fgd_packed_s_pack_b(size_t k, size_t n, const float *b, size_t ldb, int trans_b,
+                             float *out) noexcept nogil
+    void fgd_packed_s_gemm(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                            int trans_a, const float *pb, float *c, size_t ldc,
+                            int accumulate) noexcept nogil
+    size_t fgd_packed_d_packed_b_size(size_t k, size_t n) noexcept nogil
+    void fgd_packed_d_pack_b(size_t k, size_t n, const double *b, size_t ldb, int trans_b,
+                             double *out) noexcept nogil
+    void fgd_packed_d_gemm(size_t m, size_t n, size_t k, const double *a, size_t lda,
+                            int trans_a, const double *pb, double *c, size_t ldc,
+                            int accumulate) noexcept nogil
+
+
+# float32 / float64 products of training on packed operands (fastgd/_packed_gemm.h)
+# instead of OpenBLAS: by default only in the build where they are faster (AVX2 + FMA);
+# FASTGD_GEMM=blas (read at import) or packed_products(False) keeps OpenBLAS, for A/B
+# measurements (benchmarks/gemm_ab.py).
+cdef bint _packed_on = FGD_PACKED_FAST and os.environ.get("FASTGD_GEMM", "") != "blas"
+
+
+def packed_products(enabled=None):
+    """Whether train_epoch's float32/float64 products use the packed kernels
+    (fastgd/_packed_gemm.h); ``enabled`` (not None) switches them first."""
+    global _packed_on
+    if enabled is not None:
+        _packed_on = bool(enabled)
+    return bool(_packed_on)
+
+
+cdef enum:
+    PACK_FLOAT = -2   # Packed.path: float32/float64 packed products (else bfloat16's)
+    # Packed float products need this many multiply-adds and output columns: below,
+    # OpenBLAS / _small_gemm (fewer padded columns) are as fast. From
+    # PACKED_MAX_COLUMNS columns on, OpenBLAS (which packs op(A) too, worth it over
+    # many column panels) measured faster: 784 -> 1024 -> 10, batch 1024, 1 thread,
+    # packed 0.87x (float32) / 0.86x (float64) of OpenBLAS (benchmarks/gemm_ab.py).
+    PACKED_MIN_VOLUME = 1 << 18
+    PACKED_MIN_COLUMNS = 32
+    PACKED_MAX_COLUMNS = 256
+
+
+ctypedef struct Packed:
+    # train_epoch's packed operands, in one buffer: per layer l the packed op(B)
+    # panels of the forward product (W_l) and of the input gradient (W_l^T), packed
+    # once per batch (_pack_weights) and read by every row slice; then one scratch
+    # area per slice for its own packed operands. Elements: bfloat16 (uint16) when
+    # path >= 0 (Model.matmul_path), the data's float type when path == PACK_FLOAT.
+    int path
+    void *buf
+    Py_ssize_t *w_offset        # per layer, elements into buf: W_l (-1: none)
     Py_ssize_t *wt_offset       # per layer: W_l^T (-1: none, layer 0)
     Py_ssize_t scratch_offset   # the first slice's scratch
     Py_ssize_t scratch_size     # elements per slice
 
 
-cdef Py_ssize_t _bf16_layout(Bf16 *bf, const Layout *lay, Py_ssize_t[::1] offsets,
-                             bint sparse, int n_slices) noexcept:
-    """Fill bf's offsets (into ``offsets``, 2 x n_layers values owned by the caller)
-    for lay.capacity rows per slice; return the elements of buf."""
+cdef inline bint _is_bf16(const Packed *pk) noexcept nogil:
+    return pk != NULL and pk.path >= 0
+
+
+cdef inline bint _packs(int m, int n, int k) noexcept nogil:
+    """Whether a float product of this shape runs packed (the shape only, so the
+    arithmetic never depends on the thread count)."""
+    return (PACKED_MIN_COLUMNS <= n < PACKED_MAX_COLUMNS
+            and <Py_ssize_t> m * n * k >= PACKED_MIN_VOLUME)
+
+
+cdef Py_ssize_t _packed_a_size(const Packed *pk, Py_ssize_t m, Py_ssize_t k,
+                               size_t item) noexcept nogil:
+    if pk.path >= 0:
+        return fgd_bf16_packed_a_size(m, k)
+    return 0   # the float kernels read op(A) as stored
+
+
+cdef Py_ssize_t _packed_b_size(const Packed *pk, Py_ssize_t k, Py_ssize_t n,
+                               size_t item) noexcept nogil:
+    if pk.path >= 0:
+        return fgd_bf16_packed_b_size(k, n)
+    if item == sizeof(float):
+        return fgd_packed_s_packed_b_size(k, n)
+    return fgd_packed_d_packed_b_size(k, n)
+
+
+cdef Py_ssize_t _packed_layout(Packed *pk, const Layout *lay, Py_ssize_t[::1] offsets,
+                               bint sparse, int n_slices, size_t item) noexcept:
+    """Fill pk's offsets (into ``offsets``, 2 x n_layers values owned by the caller)
+    for lay.capacity rows per slice (pk.path set, ``item`` bytes per float); return
+    the elements of buf. Float products pack only the weights of products that can
+    run packed (_packs)."""
     cdef Py_ssize_t l, n_in, n_out, cap = lay.capacity, pos = 0, need
-    bf.w_offset = &offsets[0]
-    bf.wt_offset = &offsets[lay.n_layers]
-    bf.scratch_size = 0
+    cdef bint bf = pk.path >= 0
+    pk.w_offset = &offsets[0]
+    pk.wt_offset = &offsets[lay.n_layers]
+    pk.scratch_size = 0
     for l in range(lay.n_layers):
         n_in = lay.units[l]
         n_out = lay.units[l + 1]
-        bf.w_offset[l] = -1
-        bf.wt_offset[l] = -1
+        pk.w_offset[l] = -1
+        pk.wt_offset[l] = -1
         if not (l == 0 and sparse):
-            bf.w_offset[l] = pos
-            pos += fgd_bf16_packed_b_size(n_in, n_out)
+            if bf or _packs(cap, n_out, n_in):
+                pk.w_offset[l] = pos
+                pos += _packed_b_size(pk, n_in, n_out, item)
             # forward: the slice's acts; weight gradient: acts^T and the delta rows
-            need = max(fgd_bf16_packed_a_size(cap, n_in),
-                       fgd_bf16_packed_a_size(n_in, cap) + fgd_bf16_packed_b_size(cap, n_out))
-            bf.scratch_size = max(bf.scratch_size, need)
-        if l > 0:
-            bf.wt_offset[l] = pos
-            pos += fgd_bf16_packed_b_size(n_out, n_in)
-            bf.scratch_size = max(bf.scratch_size, <Py_ssize_t> fgd_bf16_packed_a_size(cap, n_out))
-    bf.scratch_offset = pos
-    return pos + n_slices * bf.scratch_size
+            need = max(_packed_a_size(pk, cap, n_in, item),
+                       _packed_a_size(pk, n_in, cap, item)
+                       + _packed_b_size(pk, cap, n_out, item))
+            pk.scratch_size = max(pk.scratch_size, need)
+        if l > 0 and (bf or _packs(cap, n_in, n_out)):
+            pk.wt_offset[l] = pos
+            pos += _packed_b_size(pk, n_out, n_in, item)
+            pk.scratch_size = max(pk.scratch_size, _packed_a_size(pk, cap, n_out, item))
+    pk.scratch_offset = pos
+    return pos + n_slices * pk.scratch_size
 
 
-cdef void _bf16_pack_weights(const Bf16 *bf, const Layout *lay,
-                             const float *params) noexcept nogil:
-    """Round and pack every layer's W_l and W_l^T (the current weights) into bf.buf."""
-    cdef Py_ssize_t l
+cdef void _pack_weights(const Packed *pk, const Layout *lay,
+                        const floating *params) noexcept nogil:
+    """Pack every layer's W_l and W_l^T (the current weights; rounded to bfloat16
+    on that path) into pk.buf, where pk's offsets say."""
+    cdef Py_ssize_t l, n_in, n_out
+    cdef const floating *w
     for l in range(lay.n_layers):
-        if bf.w_offset[l] >= 0:
-            fgd_bf16_pack_b(lay.units[l], lay.units[l + 1], params + lay.coef_offset[l],
-                            lay.units[l + 1], 0, bf.buf + bf.w_offset[l])
-        if bf.wt_offset[l] >= 0:
-            fgd_bf16_pack_b(lay.units[l + 1], lay.units[l], params + lay.coef_offset[l],
-                            lay.units[l + 1], 1, bf.buf + bf.wt_offset[l])
+        n_in = lay.units[l]
+        n_out = lay.units[l + 1]
+        w = params + lay.coef_offset[l]
+        if pk.w_offset[l] >= 0:
+            _pack_b(pk, n_in, n_out, w, n_out, False, _at(pk, pk.w_offset[l], w))
+        if pk.wt_offset[l] >= 0:
+            _pack_b(pk, n_out, n_in, w, n_out, True, _at(pk, pk.wt_offset[l], w))
 
 
-cdef void _product(const Bf16 *bf, uint16_t *scratch, const uint16_t *packed_b,
+cdef inline void *_at(const Packed *pk, Py_ssize_t offset,
+                      const floating *like) noexcept nogil:
+    """The address of element ``offset`` of pk.buf (elements: see Packed)."""
+    if pk.path >= 0:
+        return <uint16_t *> pk.buf + offset
+    return <floating *> pk.buf + offset
+
+
+cdef inline const void *_weights(const Packed *pk, bint transposed, Py_ssize_t l,
+                                const floating *like) noexcept nogil:
+    """Layer l's packed W_l (or W_l^T when ``transposed``), or NULL (none, or no pk)."""
+    cdef Py_ssize_t offset
+    if pk == NULL:
+        return NULL
+    offset = pk.wt_offset[l] if transposed else pk.w_offset[l]
+    return _at(pk, offset, like) if offset >= 0 else NULL
+
+
+cdef void _pack_b(const Packed *pk, Py_ssize_t k, Py_ssize_t n, const floating *b,
+                  Py_ssize_t ldb, bint trans_b, void *out) noexcept nogil:
+    if floating is float:
+        if pk.path >= 0:
+            fgd_bf16_pack_b(k, n, b, ldb, trans_b, <uint16_t *> out)
+            return
+        fgd_packed_s_pack_b(k, n, b, ldb, trans_b, <float *> out)
+    else:
+        fgd_packed_d_pack_b(k, n, b, ldb, trans_b, <double *> out)
+
+
+cdef void _product(const Packed *pk, void *scratch, const void *packed_b,
                    char trans_a, char trans_b, int m, int n, int k,
                    const floating *a, int lda, const floating *b, int ldb,
                    floating beta, floating *c, int ldc) noexcept nogil:
     """Row-major C (m x n) := op(A) @ op(B) + beta * C (beta 0 or 1), the products
     of training.
 
-    bf NULL: float32 (float64) products, _gemm. Else (float only) op(A) and op(B)
-    are rounded to bfloat16 and the products summed in float32: op(A) is packed
-    into ``scratch``, op(B) too unless ``packed_b`` holds it already (the weights).
+    pk NULL: float32 (float64) products, _gemm. pk.path >= 0 (float only): op(A) and
+    op(B) are rounded to bfloat16 and the products summed in float32. PACK_FLOAT:
+    the packed float kernels when _packs says so (else _gemm). bfloat16 packs op(A)
+    into ``scratch`` (the float kernels read it as stored), then op(B) too unless
+    ``packed_b`` holds it already (the weights).
     """
-    cdef const uint16_t *pb = packed_b
+    cdef const void *pb = packed_b
+    cdef Py_ssize_t a_size
+    if pk == NULL or (pk.path < 0 and not _packs(m, n, k)):
+        _gemm(trans_a, trans_b, m, n, k, <floating> 1.0, a, lda, b, ldb, beta, c, ldc)
+        return
+    a_size = _packed_a_size(pk, m, k, sizeof(floating))
     if floating is float:
-        if bf != NULL:
-            fgd_bf16_pack_a(m, k, a, lda, trans_a == c'T', scratch)
+        if pk.path >= 0:
+            fgd_bf16_pack_a(m, k, a, lda, trans_a == c'T', <uint16_t *> scratch)
             if pb == NULL:
-                pb = scratch + fgd_bf16_packed_a_size(m, k)
-                fgd_bf16_pack_b(k, n, b, ldb, trans_b == c'T',
-                                scratch + fgd_bf16_packed_a_size(m, k))
-            fgd_bf16_gemm_packed(bf.path, m, n, k, scratch, pb, c, ldc, beta == 1)
+                pb = <uint16_t *> scratch + a_size
+                fgd_bf16_pack_b(k, n, b, ldb, trans_b == c'T', <uint16_t *> pb)
+            fgd_bf16_gemm_packed(pk.path, m, n, k, <uint16_t *> scratch,
+                                 <const uint16_t *> pb, c, ldc, beta == 1)
             return
-    _gemm(trans_a, trans_b, m, n, k, <floating> 1.0, a, lda, b, ldb, beta, c, ldc)
+        if pb == NULL:
+            pb = scratch
+            fgd_packed_s_pack_b(k, n, b, ldb, trans_b == c'T', <float *> scratch)
+        fgd_packed_s_gemm(m, n, k, a, lda, trans_a == c'T', <const float *> pb, c, ldc,
+                          beta == 1)
+    else:
+        if pb == NULL:
+            pb = scratch
+            fgd_packed_d_pack_b(k, n, b, ldb, trans_b == c'T', <double *> scratch)
+        fgd_packed_d_gemm(m, n, k, a, lda, trans_a == c'T', <const double *> pb, c, ldc,
+                          beta == 1)
 
 
 # ---------------------------------------------------------------------------
@@ -689,7 +817,7 @@ ctypedef struct Kernel:
     Input data
     const Py_ssize_t *order   # the epoch's row order (train_epoch), else NULL
     Py_ssize_t thread_work    # elements of one slice's (thread's) workspace
-    Bf16 bf16                 # train_epoch with model.matmul_path >= 0 only
+    Packed packed             # train_epoch: packed operands (path -1: none)
     int n_slices              # row slices or unit parts (fix the arithmetic)
     int n_threads             # threads sharing them
 
@@ -1038,13 +1166,13 @@ cdef void _rows_transpose_times_narrow(const floating *x, Py_ssize_t n_rows,
 cdef void _forward(const Layout *lay, const floating *params, const floating *x_block,
                    const Input *csr, const Py_ssize_t *rows, Py_ssize_t row_start,
                    floating *work, Py_ssize_t n_rows, int hidden_activation,
-                   int output_activation, const Model *train, const Bf16 *bf,
-                   uint16_t *bf_scratch) noexcept nogil:
+                   int output_activation, const Model *train, const Packed *pk,
+                   void *scratch) noexcept nogil:
     """acts[l + 1] := act(acts[l] @ W_l + b_l) for every layer, acts[0] = x_block,
     acts[l] = _acts(lay, work, l).
 
-    With ``bf`` (not NULL) the products are bfloat16 ones (_product) with the
-    weights packed in bf, and this slice's scratch ``bf_scratch``.
+    With ``pk`` (not NULL) the products are packed ones (_product) with the
+    weights packed in pk, and this slice's scratch ``scratch``.
 
     When ``csr`` is not NULL the input is its rows rows[row_start + i] (x_block unused).
     Training (``train`` not NULL) with _needs_preactivation(train) also keeps each
@@ -1061,11 +1189,11 @@ cdef void _forward(const Layout *lay, const floating *params, const floating *x_
             _csr_times_dense(<const floating *> csr.x_data, csr.x_indices, csr.x_indptr,
                              rows, row_start, n_rows, params, lay.units[1],
                              _acts(lay, work, 1))
-        elif bf == NULL and _narrow_linear(lay):   # (bfloat16 asked: its products)
+        elif not _is_bf16(pk) and _narrow_linear(lay):   # (bfloat16: its products)
             _rows_times_narrow(inp, n_rows, lay.units[0], lay.units[1], params,
                                _acts(lay, work, 1))
         else:
-            _product(bf, bf_scratch, bf.buf + bf.w_offset[l] if bf != NULL else NULL,
+            _product(pk, scratch, _weights(pk, False, l, params),
                      c'N', c'N', <int> n_rows, <int> lay.units[l + 1], <int> lay.units[l],
                      inp, <int> lay.units[l], params + lay.coef_offset[l],
                      <int> lay.units[l + 1], <floating> 0.0, _acts(lay, work, l + 1),
@@ -1093,8 +1221,8 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
                     const floating *x_block, const Input *csr, const Py_ssize_t *rows,
                     Py_ssize_t row_start, floating *work, Py_ssize_t n_rows,
                     int hidden_activation, bint accumulate,
-                    const Model *model, const Bf16 *bf,
-                    uint16_t *bf_scratch) noexcept nogil:
+                    const Model *model, const Packed *pk,
+                    void *scratch) noexcept nogil:
     """Raw gradients from the output delta already in deltas[L]
     (acts[l] = _acts(lay, work, l), deltas[l] = _deltas(lay, work, l)).
 
@@ -1104,10 +1232,10 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
     With ``csr`` (sparse rows, see _forward) the first layer's coef gradient is
     always added: the caller keeps it zero when not accumulating. When
     _needs_preactivation(model), deltas[l] holds the pre-activations _forward kept
-    (layer l's own delta overwrites them after use). ``bf``, ``bf_scratch``: as in
+    (layer l's own delta overwrites them after use). ``pk``, ``scratch``: as in
     _forward (the weight gradient packs both of its operands in the scratch).
     """
-    cdef const uint16_t *packed_wt
+    cdef const void *packed_wt
     cdef bint from_input = _needs_preactivation(model)
     cdef Py_ssize_t l, width
     cdef floating beta = 1.0 if accumulate else 0.0
@@ -1119,16 +1247,16 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
             _csr_transpose_times_dense(<const floating *> csr.x_data, csr.x_indices,
                                        csr.x_indptr, rows, row_start, n_rows,
                                        _deltas(lay, work, 1), width, grads)
-        elif bf == NULL and _narrow_linear(lay):
+        elif not _is_bf16(pk) and _narrow_linear(lay):
             _rows_transpose_times_narrow(inp, n_rows, lay.units[0], width,
                                          _deltas(lay, work, 1), accumulate, grads,
                                          grads + lay.intercept_offset[0])
             return
         else:
-            _product(bf, bf_scratch, NULL, c'T', c'N', <int> lay.units[l], <int> width,
+            _product(pk, scratch, NULL, c'T', c'N', <int> lay.units[l], <int> width,
                      <int> n_rows, inp, <int> lay.units[l], _deltas(lay, work, l + 1),
                      <int> width, beta, grads + lay.coef_offset[l], <int> width)
-        packed_wt = bf.buf + bf.wt_offset[l] if bf != NULL and l > 0 else NULL
+        packed_wt = _weights(pk, True, l, params)
         _column_sums(grads + lay.intercept_offset[l], _deltas(lay, work, l + 1), n_rows,
                      width, accumulate)
         if l > 0 and from_input:
@@ -1139,14 +1267,14 @@ cdef void _backward(const Layout *lay, const floating *params, floating *grads,
             if model.dropout > 0:
                 _dropout_block(_acts(lay, work, l), n_rows, lay.units[l], row_start, l,
                                model)
-            _product(bf, bf_scratch, packed_wt, c'N', c'T', <int> n_rows,
+            _product(pk, scratch, packed_wt, c'N', c'T', <int> n_rows,
                      <int> lay.units[l], <int> width, _deltas(lay, work, l + 1),
                      <int> width, params + lay.coef_offset[l], <int> width,
                      <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
             _multiply(_deltas(lay, work, l), _acts(lay, work, l), n_rows * lay.units[l])
         elif l > 0:
             # delta_l := (delta_{l+1} @ W_l^T) * act'(z_l)
-            _product(bf, bf_scratch, packed_wt, c'N', c'T', <int> n_rows,
+            _product(pk, scratch, packed_wt, c'N', c'T', <int> n_rows,
                      <int> lay.units[l], <int> width, _deltas(lay, work, l + 1),
                      <int> width, params + lay.coef_offset[l], <int> width,
                      <floating> 0.0, _deltas(lay, work, l), <int> lay.units[l])
@@ -1670,12 +1798,12 @@ cdef double _slice_gradient(const Kernel *k, const floating *params, floating *g
     that are contiguous in X are used in place; others are gathered first. Sparse
     rows are read in place; the first layer's coef gradient is then added to
     ``grads`` even without ``accumulate`` (the caller keeps it zero). With
-    bfloat16 products (model.matmul_path >= 0, train_epoch's k.bf16) ``slice``
-    says whose scratch to use.
+    packed products (train_epoch's k.packed, path != -1) ``slice`` says whose
+    scratch to use.
     """
-    cdef const Bf16 *bf = &k.bf16 if k.model.matmul_path >= 0 else NULL
-    cdef uint16_t *bf_scratch = (k.bf16.buf + k.bf16.scratch_offset
-                                 + slice * k.bf16.scratch_size) if bf != NULL else NULL
+    cdef const Packed *pk = &k.packed if k.packed.path != -1 else NULL
+    cdef void *scratch = _at(pk, pk.scratch_offset + slice * pk.scratch_size,
+                             params) if pk != NULL else NULL
     cdef const Layout *lay = &k.lay
     cdef const Model *model = &k.model
     cdef const Input *data = &k.data
@@ -1694,13 +1822,13 @@ cdef double _slice_gradient(const Kernel *k, const floating *params, floating *g
     else:
         inp = <const floating *> data.x + row_start * n_features
     _forward(lay, params, inp, csr, rows, row_start, work, n_rows,
-             model.hidden_activation, model.output_activation, model, bf, bf_scratch)
+             model.hidden_activation, model.output_activation, model, pk, scratch)
     cdef double loss = _output_loss_delta(
         _acts(lay, work, lay.n_layers), <const floating *> data.y,
         <const floating *> data.sample_weight, rows, row_start, n_rows,
         lay.units[lay.n_layers], model.loss, model.has_weights)
     _backward(lay, params, grads, inp, csr, rows, row_start, work, n_rows,
-              model.hidden_activation, accumulate, model, bf, bf_scratch)
+              model.hidden_activation, accumulate, model, pk, scratch)
     return loss
 
 
@@ -2196,9 +2324,9 @@ def train_epoch(floating[::1] params, floating[::1] grads,
     cdef double loss_sum = 0.0, batch_loss, weight_sum
     cdef PenaltySums sums
     cdef long long step = opt.step
-    cdef Py_ssize_t[::1] bf_offsets
-    cdef uint16_t[::1] bf_buf
-    k.bf16.path = model.matmul_path
+    cdef Py_ssize_t[::1] pk_offsets
+    cdef unsigned char[::1] pk_buf
+    k.packed.path = model.matmul_path
     if model.matmul_path != -1:
         if floating is double:
             raise TypeError("bfloat16 products need float32 data, got float64")
@@ -2208,11 +2336,16 @@ def train_epoch(floating[::1] params, floating[::1] grads,
                              f"this CPU's: {BF16_PATH_CODES | BF16_TEST_CODES}")
         if split_units:
             raise ValueError("split_units has no bfloat16 products")
+    elif _packed_on and not split_units:
+        k.packed.path = PACK_FLOAT
+    if k.packed.path != -1:
         # Sized once per epoch: the weights' panels and every slice's scratch.
-        bf_offsets = np.empty(2 * k.lay.n_layers, dtype=np.intp)
-        bf_buf = np.empty(_bf16_layout(&k.bf16, &k.lay, bf_offsets, model.sparse,
-                                       n_slices), dtype=np.uint16)
-        k.bf16.buf = &bf_buf[0]
+        pk_offsets = np.empty(2 * k.lay.n_layers, dtype=np.intp)
+        pk_buf = np.empty(_packed_layout(&k.packed, &k.lay, pk_offsets, model.sparse,
+                                         n_slices, sizeof(floating))
+                          * (2 if k.packed.path >= 0 else sizeof(floating)) + 64,
+                          dtype=np.uint8)
+        k.packed.buf = &pk_buf[0]
     if lazy and (split_units or clipping):
         raise ValueError("lazy_sparse does not split units or clip gradients")
     if split_units:
@@ -2262,9 +2395,8 @@ def train_epoch(floating[::1] params, floating[::1] grads,
             n_rows = stop - start
             chunk = _ceil_div(n_rows, n_slices)
             n_active = _ceil_div(n_rows, chunk)
-            if floating is float:
-                if k.bf16.path != -1:   # this batch's weights, for all its slices
-                    _bf16_pack_weights(&k.bf16, &k.lay, &params[0])
+            if k.packed.path != -1:   # this batch's weights, for all its slices
+                _pack_weights(&k.packed, &k.lay, &params[0])
             if model.sparse:
                 by_rows = _clear_by_rows(k.data.x_indptr, k.order, start, stop,
                                          units[1], n_first, sizeof(floating))
@@ -2485,6 +2617,7 @@ def loss_gradient(floating[::1] params, floating[::1] grads, floating[::1] work,
     _check_rows(&k.lay, &model, X, X_indptr, Y.shape[0], block_rows)
     _check_targets(&k.lay, &model, Y, sample_weight)
     k.model = model
+    k.packed.path = -1   # no packed operands (train_epoch's own)
     k.data = _input(X, X_data, X_indices, X_indptr, Y, sample_weight, &model)
     k.order = NULL
     k.thread_work = _workspace_size(units, block_rows, model.sparse)
@@ -2590,6 +2723,7 @@ def forward(const floating[::1] params, floating[::1] work,
     if params.shape[0] != k.lay.n_params:
         raise ValueError("params do not fit the network")
     k.model = model
+    k.packed.path = -1   # no packed operands (train_epoch's own)
     k.data.x = &X[0, 0] if X.shape[0] > 0 else NULL
     k.data.x_col_stride = _column_stride(X)
     k.data.x_data = &X_data[0] if X_data.shape[0] > 0 else NULL
@@ -2632,6 +2766,6 @@ cdef void _forward_block(const Kernel *k, const floating *params, floating *work
         inp = <const floating *> k.data.x + row_start * lay.units[0]
     _forward(lay, params, inp, &k.data if model.sparse else NULL, NULL, row_start, work,
              n_rows, model.hidden_activation, model.output_activation,
-             <const Model *> NULL, <const Bf16 *> NULL, <uint16_t *> NULL)
+             <const Model *> NULL, <const Packed *> NULL, NULL)
     memcpy(out + row_start * n_out, _acts(lay, work, lay.n_layers),
            n_rows * n_out * sizeof(floating))

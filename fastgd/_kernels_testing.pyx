@@ -27,6 +27,34 @@ def small_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
                 b.shape[1], accumulate, &c[0, 0], c.shape[1])
 
 
+def packed_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
+                  const floating[:, ::1] b, floating[:, :] c, bint accumulate):
+    """c := op(a) @ op(b) (+ c) through fastgd/_packed_gemm.h: op(b) packed, then the
+    product (for testing against numpy; c may be a view with a wider row stride)."""
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
+    cdef Py_ssize_t k = a.shape[1] if trans_a == "N" else a.shape[0]
+    if ((a.shape[0] if trans_a == "N" else a.shape[1]) != m
+            or (b.shape[0] if trans_b == "N" else b.shape[1]) != k
+            or (b.shape[1] if trans_b == "N" else b.shape[0]) != n):
+        raise ValueError("shapes do not match")
+    if c.shape[0] * c.shape[1] and c.strides[1] != sizeof(floating):
+        raise ValueError("c's rows must be contiguous")
+    cdef floating[::1] packed = np.empty(
+        max(1, fgd_packed_s_packed_b_size(k, n) if floating is float
+            else fgd_packed_d_packed_b_size(k, n)), dtype=np.asarray(c).dtype)
+    cdef const floating *pa = &a[0, 0] if a.shape[0] * a.shape[1] else NULL
+    cdef const floating *pb = &b[0, 0] if b.shape[0] * b.shape[1] else NULL
+    cdef floating *pc = &c[0, 0] if m * n else NULL
+    if floating is float:
+        fgd_packed_s_pack_b(k, n, pb, b.shape[1], trans_b == "T", &packed[0])
+        fgd_packed_s_gemm(m, n, k, pa, a.shape[1], trans_a == "T", &packed[0], pc,
+                          c.strides[0] // sizeof(float), accumulate)
+    else:
+        fgd_packed_d_pack_b(k, n, pb, b.shape[1], trans_b == "T", &packed[0])
+        fgd_packed_d_gemm(m, n, k, pa, a.shape[1], trans_a == "T", &packed[0], pc,
+                          c.strides[0] // sizeof(double), accumulate)
+
+
 def adam_update(floating[::1] w, const floating[::1] raw, floating[::1] m,
                 floating[::1] s, double alpha, double weight_sum, double beta_1,
                 double beta_2, double epsilon, double rate):

@@ -571,6 +571,52 @@ def test_small_matmul_rejects_bad_shapes(testing):
         testing.small_matmul("N", "N", a, b, c, False)
 
 
+# --- packed products (fastgd/_packed_gemm.h) ----------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", ["N", "T"])
+@pytest.mark.parametrize("trans_b", ["N", "T"])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_packed_matmul_matches_numpy(testing, dtype, trans_a, trans_b, accumulate):
+    rng = np.random.RandomState(1)
+    # 6-row blocks and every row tail, two-vector panels, one-vector and wider column
+    # tails, several k blocks (> 256) and their uneven split, k = 1, n = 1, m = 1,
+    # empty products; C with a wider row stride than n.
+    shapes = [(1, 1, 1), (6, 16, 1), (7, 17, 3), (5, 8, 10), (12, 9, 257), (13, 33, 600),
+              (100, 100, 784), (784, 100, 100), (241, 40, 5), (3, 1, 50), (1, 50, 3),
+              (37, 23, 513), (0, 5, 3), (4, 0, 3), (4, 5, 0)]
+    for m, n, k in shapes:
+        a = rng.normal(size=(m, k) if trans_a == "N" else (k, m)).astype(dtype)
+        b = rng.normal(size=(k, n) if trans_b == "N" else (n, k)).astype(dtype)
+        wide = rng.normal(size=(m, n + 3)).astype(dtype)
+        c = wide[:, :n]
+        before = wide.copy()
+        op_a = (a if trans_a == "N" else a.T).astype(np.float64)
+        op_b = (b if trans_b == "N" else b.T).astype(np.float64)
+        expected = op_a @ op_b + (c if accumulate else 0)
+        bound = np.abs(op_a) @ np.abs(op_b) + (np.abs(c) if accumulate else 0)
+        testing.packed_matmul(trans_a, trans_b, a, b, c, accumulate)
+        # Each entry: k multiply-adds, a sum per k block, C: at most (k + 3) roundings.
+        eps = np.finfo(dtype).eps
+        assert (np.abs(c - expected) <= (k + 3) * eps * bound).all(), (m, n, k)
+        np.testing.assert_array_equal(wide[:, n:], before[:, n:])   # stride kept
+
+
+def test_packed_matmul_rows_do_not_depend_on_the_block(testing):
+    """A row's result is the same whichever 6-row block or m it is computed in (the
+    row slices of a batch must not change the arithmetic)."""
+    rng = np.random.RandomState(2)
+    for dtype in (np.float32, np.float64):
+        a = rng.normal(size=(50, 300)).astype(dtype)
+        b = rng.normal(size=(300, 40)).astype(dtype)
+        whole = np.zeros((50, 40), dtype)
+        testing.packed_matmul("N", "N", a, b, whole, False)
+        for lo, hi in [(0, 1), (3, 10), (7, 50), (49, 50)]:
+            part = np.zeros((hi - lo, 40), dtype)
+            testing.packed_matmul("N", "N", np.ascontiguousarray(a[lo:hi]), b, part, False)
+            np.testing.assert_array_equal(part, whole[lo:hi])
+
+
 # --- the optimizer update and the penalty sums --------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
