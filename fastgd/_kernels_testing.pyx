@@ -11,16 +11,23 @@ update, the activations' derivatives and the dropout masks against numpy
 include "_kernels.pyx"
 
 
+def _product_depth(str trans_a, str trans_b, a_shape, b_shape, Py_ssize_t m,
+                   Py_ssize_t n):
+    """k of c (m x n) := op(a) @ op(b), after checking that the shapes match."""
+    k = a_shape[1] if trans_a == "N" else a_shape[0]
+    if ((a_shape[0] if trans_a == "N" else a_shape[1]) != m
+            or (b_shape[0] if trans_b == "N" else b_shape[1]) != k
+            or (b_shape[1] if trans_b == "N" else b_shape[0]) != n):
+        raise ValueError("shapes do not match")
+    return k
+
+
 def small_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
                  const floating[:, ::1] b, floating[:, ::1] c, bint accumulate):
     """c := op(a) @ op(b) (+ c) through fastgd/_small_gemm.h (for testing it against
     numpy; shapes are checked here)."""
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
-    cdef Py_ssize_t k = a.shape[1] if trans_a == "N" else a.shape[0]
-    if ((a.shape[0] if trans_a == "N" else a.shape[1]) != m
-            or (b.shape[0] if trans_b == "N" else b.shape[1]) != k
-            or (b.shape[1] if trans_b == "N" else b.shape[0]) != n):
-        raise ValueError("shapes do not match")
+    cdef Py_ssize_t k = _product_depth(trans_a, trans_b, a.shape, b.shape, m, n)
     if (n + 8) * k > SMALL_GEMM_SCRATCH or min(m, n, k) < 1:
         raise ValueError("too large for the scratch buffer, or empty")
     _small_gemm(ord(trans_a), ord(trans_b), m, n, k, &a[0, 0], a.shape[1], &b[0, 0],
@@ -32,11 +39,7 @@ def packed_matmul(str trans_a, str trans_b, const floating[:, ::1] a,
     """c := op(a) @ op(b) (+ c) through fastgd/_packed_gemm.h: op(b) packed, then the
     product (for testing against numpy; c may be a view with a wider row stride)."""
     cdef Py_ssize_t m = c.shape[0], n = c.shape[1]
-    cdef Py_ssize_t k = a.shape[1] if trans_a == "N" else a.shape[0]
-    if ((a.shape[0] if trans_a == "N" else a.shape[1]) != m
-            or (b.shape[0] if trans_b == "N" else b.shape[1]) != k
-            or (b.shape[1] if trans_b == "N" else b.shape[0]) != n):
-        raise ValueError("shapes do not match")
+    cdef Py_ssize_t k = _product_depth(trans_a, trans_b, a.shape, b.shape, m, n)
     if c.shape[0] * c.shape[1] and c.strides[1] != sizeof(floating):
         raise ValueError("c's rows must be contiguous")
     cdef floating[::1] packed = np.empty(
