@@ -73,8 +73,7 @@ from fastgd._minibatch import (
     report_divergence,
     usable_or_unfitted,
 )
-from fastgd._proximal import (_InterceptPenalty, _owlqn, _prox_newton,
-                              pseudo_gradient)
+from fastgd._proximal import (_InterceptPenalty, _owlqn, _prox_newton)
 from fastgd._solvers import (
     STOPPED_BY_CALLBACK,
     _conjugate_gradient,
