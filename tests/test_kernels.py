@@ -542,6 +542,16 @@ def test_elementwise_special_values(testing, dtype, activation):
 
 # --- small matrix products (fastgd/_small_gemm.h) -----------------------------------
 
+def _product_operands(rng, m, n, k, trans_a, trans_b, dtype):
+    """a and b, stored for op(a) (m x k) and op(b) (k x n), and op(a), op(b) in
+    float64 (the reference product's operands)."""
+    a = rng.normal(size=(m, k) if trans_a == "N" else (k, m)).astype(dtype)
+    b = rng.normal(size=(k, n) if trans_b == "N" else (n, k)).astype(dtype)
+    op_a = (a if trans_a == "N" else a.T).astype(np.float64)
+    op_b = (b if trans_b == "N" else b.T).astype(np.float64)
+    return a, b, op_a, op_b
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("trans_a", ["N", "T"])
 @pytest.mark.parametrize("trans_b", ["N", "T"])
@@ -552,12 +562,9 @@ def test_small_matmul_matches_numpy(testing, dtype, trans_a, trans_b, accumulate
     # column tails, k = 1.
     for m, n, k in [(1, 1, 1), (4, 16, 3), (5, 17, 10), (16, 100, 10), (7, 3, 1),
                     (13, 8, 33), (33, 41, 7), (100, 10, 16)]:
-        a = rng.normal(size=(m, k) if trans_a == "N" else (k, m)).astype(dtype)
-        b = rng.normal(size=(k, n) if trans_b == "N" else (n, k)).astype(dtype)
+        a, b, op_a, op_b = _product_operands(rng, m, n, k, trans_a, trans_b, dtype)
         c = rng.normal(size=(m, n)).astype(dtype)
-        op_a = a if trans_a == "N" else a.T
-        op_b = b if trans_b == "N" else b.T
-        expected = op_a.astype(np.float64) @ op_b.astype(np.float64)
+        expected = op_a @ op_b
         if accumulate:
             expected += c
         testing.small_matmul(trans_a, trans_b, a, b, c, accumulate)
@@ -586,13 +593,10 @@ def test_packed_matmul_matches_numpy(testing, dtype, trans_a, trans_b, accumulat
               (100, 100, 784), (784, 100, 100), (241, 40, 5), (3, 1, 50), (1, 50, 3),
               (37, 23, 513), (0, 5, 3), (4, 0, 3), (4, 5, 0)]
     for m, n, k in shapes:
-        a = rng.normal(size=(m, k) if trans_a == "N" else (k, m)).astype(dtype)
-        b = rng.normal(size=(k, n) if trans_b == "N" else (n, k)).astype(dtype)
+        a, b, op_a, op_b = _product_operands(rng, m, n, k, trans_a, trans_b, dtype)
         wide = rng.normal(size=(m, n + 3)).astype(dtype)
         c = wide[:, :n]
         before = wide.copy()
-        op_a = (a if trans_a == "N" else a.T).astype(np.float64)
-        op_b = (b if trans_b == "N" else b.T).astype(np.float64)
         expected = op_a @ op_b + (c if accumulate else 0)
         bound = np.abs(op_a) @ np.abs(op_b) + (np.abs(c) if accumulate else 0)
         testing.packed_matmul(trans_a, trans_b, a, b, c, accumulate)
